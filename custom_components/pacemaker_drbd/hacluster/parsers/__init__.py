@@ -1,0 +1,1 @@
+"""Pure parsers: bytes or text from the cluster tools in, frozen models out."""
