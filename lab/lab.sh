@@ -16,7 +16,7 @@
 #   ssh NODE [CMD...]     real ssh from the host (NODE may be ha-0, ha-1, ha-2 or vip)
 #   wait COND [ARGS] [--on NODE] [--timeout S]   prints the seconds waited. COND:
 #                         healthy | cluster-healthy | group-on NODE | online NODE | offline NODE |
-#                         quorate NODE | stack-down NODE | no-failures | drbd-connected | drbd-uptodate |
+#                         quorate NODE | stack-down NODE | no-failures | idle | drbd-connected | drbd-uptodate |
 #                         drbd-disk NODE STATE | drbd-role NODE ROLE | split-brain | ssh NODE | app
 #   crash NODE            power off: NIC down, SIGKILL of the node's PID 1, kernel leftovers cleaned
 #   boot NODE             power on: fresh /run, /dev, /tmp; sshd, corosync, pacemaker
@@ -35,6 +35,14 @@
 # namespaces and no forwarding, so nothing leaves this machine.
 set -euo pipefail
 umask 022
+# Close every file descriptor this script inherited (except stdio and bash's own script fd):
+# the nodes' PID 1 and daemons started from here must not keep a caller's files open, e.g. a
+# lock taken with `flock FILE scripts/lab ...`, which would then be held for the lab's lifetime.
+for _fd in /proc/$$/fd/*; do
+    _fd=${_fd##*/}
+    [[ $_fd =~ ^[0-9]+$ && $_fd -gt 2 && $_fd -lt 255 ]] && eval "exec $_fd>&-" 2>/dev/null
+done
+unset _fd
 
 LAB_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 SELF="$LAB_DIR/lab.sh"
@@ -73,6 +81,12 @@ DRBD_PING_INT=${HALAB_DRBD_PING_INT-2}    # DRBD net ping-int (s); empty: DRBD's
 log()   { printf '%s [lab] %s\n' "$(date +%T.%3N)" "$*" >&2; }
 die()   { log "ERROR: $*"; exit 1; }
 now()   { date +%s.%N; }
+quiet() {   # run a command; show its output only when it fails
+    local out rc=0
+    out=$("$@" </dev/null 2>&1) || rc=$?
+    [[ $rc == 0 ]] || printf '%s\n' "$out" >&2
+    return $rc
+}
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.2f", b-a}'; }
 
 set_nodes() { NODES=("${ALL_NODES[@]:0:$NODE_COUNT}"); }
@@ -816,7 +830,9 @@ cmd__systemctl() {
 drbd_first_setup() {    # what an admin does once on real DRBD, before Pacemaker takes over
     local first=${NODES[0]} n t
     t=$(now)
-    for n in "${NODES[@]}"; do nx "$n" drbdadm create-md --force "$RES" </dev/null >/dev/null || die "create-md on $n failed"; done
+    # a previous 'up' may have failed half-way: start from resources that are down
+    for n in "${NODES[@]}"; do nx "$n" drbdadm down "$RES" </dev/null >/dev/null 2>&1 || true; done
+    for n in "${NODES[@]}"; do quiet nx "$n" drbdadm create-md --force "$RES" || die "create-md on $n failed"; done
     for n in "${NODES[@]}"; do nx "$n" drbdadm up "$RES" </dev/null || die "drbdadm up on $n failed"; done
     lab_state wait drbd-connected --timeout 30 >/dev/null || die "DRBD did not connect"
     nx "$first" drbdadm new-current-uuid --clear-bitmap "$RES" </dev/null || die "new-current-uuid failed"
@@ -938,6 +954,8 @@ lab_recover() { # make a running lab healthy; also the tail of 'up'
         nx "$q" crm_resource --clear --resource "$GROUP" >/dev/null 2>&1 || true
         nx "$q" crm_resource --clear --resource ms_drbd_home-assistant >/dev/null 2>&1 || true
         if uses_drbd; then
+            # let Pacemaker finish (e.g. the multiple-active recovery after a healed split)
+            lab_state wait idle --timeout 60 >/dev/null || true
             for n in "${NODES[@]}"; do
                 # a repaired disk: re-attach (adjust) where the resource is up but Diskless
                 if lab_state check drbd-disk "$n" Diskless --quiet; then nx "$n" drbdadm adjust "$RES" </dev/null || true; fi

@@ -11,8 +11,8 @@ verified the same way lab.sh does it) and reads ``crm_mon --output-as=xml``, ``c
     lab_state.py ... wait COND [ARG] [--on NODE] [--timeout S]     (prints the seconds waited)
 
 Conditions: healthy, cluster-healthy, group-on NODE, online NODE, offline NODE, quorate NODE,
-stack-down NODE, no-failures, drbd-connected, drbd-uptodate, drbd-disk NODE STATE, drbd-role NODE ROLE,
-split-brain, ssh NODE, app.
+stack-down NODE, no-failures, idle, drbd-connected, drbd-uptodate, drbd-disk NODE STATE,
+drbd-role NODE ROLE, split-brain, ssh NODE, app.
 """
 # ruff: noqa: T201, INP001
 
@@ -316,7 +316,10 @@ def crmadmin_state(lab: Lab, crm: Crm) -> str:
 
 
 def cluster_healthy(lab: Lab, crm: Crm, running: list[str]) -> tuple[bool, str]:
-    """Every running node online, group on one node, clone Unpromoted elsewhere, DC idle."""
+    """Every node running and online, group on one node, clone Unpromoted elsewhere, DC idle."""
+    off = [n for n in lab.nodes if n not in running]
+    if off:
+        return False, f"powered off: {' '.join(off)}"
     missing = [n for n in running if n not in crm.online]
     if missing:
         return False, f"not online: {' '.join(missing)}"
@@ -431,6 +434,9 @@ def check(lab: Lab, cond: str, args: list[str], on: str | None) -> tuple[bool, s
         return target in crm.online, f"{crm.viewer} sees online: {sorted(crm.online)}"
     if cond == "offline":
         return target not in crm.online, f"{crm.viewer} sees online: {sorted(crm.online)}"
+    if cond == "idle":
+        state = crmadmin_state(lab, crm)
+        return state == "S_IDLE", f"DC {crm.dc} in {state or '?'}"
     if cond == "no-failures":
         return crm.failures == 0, f"{crm.failures} failed actions"
     if cond == "quorate":

@@ -16,6 +16,7 @@ from .coordinator import (
 )
 from .entity import cluster_device_id, cluster_device_info, known_nodes, node_device_id
 from .entry_data import credentials_from_data, endpoints_from_data
+from .frontend import async_register_card
 from .hacluster.client import ClusterClient
 from .issues import async_delete_entry_issues, host_key_issue_nodes
 from .pending import PendingStore
@@ -39,6 +40,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the integration: register the actions (once, for every entry)."""
     async_setup_services(hass)
+    await async_register_card(hass)
     return True
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Final
+import sys
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.const import EVENT_COMPONENT_LOADED
 from homeassistant.core import Event, HomeAssistant, callback
@@ -20,6 +21,12 @@ from homeassistant.setup import EventComponentLoaded
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN, LOGGER
+
+if TYPE_CHECKING and sys.version_info >= (3, 14):  # pragma: no cover - type checking only
+    # Home Assistant 2026 defines it in http.server (http re-exports it implicitly).
+    from homeassistant.components.http.server import StaticPathConfig
+else:
+    from homeassistant.components.http import StaticPathConfig
 
 CARD_FILENAME: Final = "pacemaker-drbd-card.js"
 CARD_PATH: Final = Path(__file__).parent / "frontend" / CARD_FILENAME
@@ -65,7 +72,6 @@ async def _async_register(hass: HomeAssistant) -> None:
     """Register the static path and the extra module URL (the frontend and http are loaded)."""
     # Imported here: the frontend component (and its package) is only needed when it runs.
     from homeassistant.components.frontend import add_extra_js_url
-    from homeassistant.components.http import StaticPathConfig
 
     integration = await async_get_integration(hass, DOMAIN)
     digest = await hass.async_add_executor_job(card_digest, CARD_PATH)

@@ -3,6 +3,7 @@
 Run by lab/lab.sh with the project's venv (it needs bcrypt and PyJWT, which Home Assistant
 brings) on the host, before the directory is copied onto the replicated disk. It writes:
 
+* ``.HA_VERSION`` (the venv's Home Assistant version, so the first start does not write it);
 * ``configuration.yaml``: http/api/websocket/history/recorder (and frontend + logbook when the
   ``home-assistant-frontend`` package is installed), time zone UTC, the VIP as internal URL;
 * ``.storage/onboarding``: every onboarding step done;
@@ -30,10 +31,10 @@ from typing import Any
 import uuid
 
 import bcrypt
+from homeassistant.const import __version__ as ha_version
 import jwt
 
 TEN_YEARS = 10 * 365 * 86400
-HA_VERSION = "2025.4.4"
 
 
 def store(path: Path, key: str, data: dict[str, Any], version: int = 1) -> None:
@@ -95,6 +96,10 @@ def main() -> int:
     storage = ns.config / ".storage"
     storage.mkdir(parents=True, exist_ok=True)
     (ns.config / "configuration.yaml").write_text(configuration(ns.url, frontend))
+    # Home Assistant writes .HA_VERSION at its first start without fsync: a crash of the node in
+    # the next ~30 s leaves it empty on the replicated disk and hass then refuses to start
+    # ("Can't compare <unknown> and <SimpleVer 0.50>"). Seeded here, it is never rewritten.
+    (ns.config / ".HA_VERSION").write_text(ha_version)
     store(
         storage / "onboarding",
         "onboarding",
@@ -152,7 +157,7 @@ def main() -> int:
                     "last_used_ip": None,
                     "expire_at": None,
                     "credential_id": None,
-                    "version": HA_VERSION,
+                    "version": ha_version,
                 }
             ],
         },

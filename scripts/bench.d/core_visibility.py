@@ -195,8 +195,8 @@ class Poller:
         return None
 
     def durations(self, since: float) -> list[float]:
-        """Durations of the polls that started after ``since``."""
-        return [p.end - p.start for p in self.polls if p.start >= since]
+        """Durations of the polls that returned after ``since``."""
+        return [p.end - p.start for p in self.polls if p.end >= since]
 
 
 # --------------------------------------------------------------------------------------------

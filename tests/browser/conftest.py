@@ -5,7 +5,7 @@
   ``scripts/develop --no-lab --background`` in a temporary config directory on a free port, sets
   the entry's scan interval to 5 s through the real options flow, and stops it afterwards
   (``scripts/develop --stop``).
-* ``browser`` (module): Debian's Chromium driven by Playwright (never a downloaded browser),
+* ``browser`` (per test): Debian's Chromium driven by Playwright (never a downloaded browser),
   headless, with every request that is not for loopback sent to a closed proxy port.
 * ``open_page(path, *, dark=False, width=1000)``: a logged-in page (the tokens the login flow
   gives, in localStorage as the frontend keeps them); it fails the test on a page error.
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parents[2]
 DEVELOP = REPO / "scripts" / "develop"
 SCREENSHOTS = REPO / "docs" / "screenshots"
+TIMINGS = REPO / "tests" / "e2e" / "artifacts" / "browser-timings.txt"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -77,11 +78,16 @@ E2E = _load_e2e()
 Lab = E2E.Lab
 
 
-@pytest.fixture(autouse=True)
-def _loopback_and_lab_sockets() -> None:
+def _allow_loopback_and_lab() -> None:
     """Allow TCP to loopback and the lab only (pytest-socket blocks everything else)."""
     pytest_socket.enable_socket()
     pytest_socket.socket_allow_hosts(E2E.LAB_HOSTS, allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_and_lab_sockets() -> None:
+    """For every test (the module fixtures call it themselves: they run first)."""
+    _allow_loopback_and_lab()
 
 
 # --- Home Assistant ----------------------------------------------------------------------------
@@ -104,6 +110,7 @@ class DevHass:
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """A REST call with the long-lived token; the decoded JSON answer."""
+        _allow_loopback_and_lab()
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(  # noqa: S310 - loopback only
             self.url + path,
@@ -118,12 +125,22 @@ class DevHass:
     def has_service(self, service: str) -> bool:
         """Does Home Assistant offer pacemaker_drbd.<service> (the control issue's actions)?"""
         domains = self.api("GET", "/api/services")
-        return any(
-            d["domain"] == DOMAIN and service in d.get("services", {}) for d in domains
-        )
+        return any(d["domain"] == DOMAIN and service in d.get("services", {}) for d in domains)
+
+    def active_node_attributes(self) -> dict[str, Any]:
+        """The attributes of the active node sensor: ``resource`` and ``running_on``, no ``kind``.
+
+        (A resource's state sensor has ``kind`` too.)
+        """
+        for state in self.api("GET", "/api/states"):
+            attributes: dict[str, Any] = state["attributes"]
+            if {"resource", "running_on"} <= attributes.keys() and "kind" not in attributes:
+                return attributes
+        return {}
 
     def login_tokens(self) -> dict[str, Any]:
         """Tokens for the frontend, through the login flow as the login page does it."""
+        _allow_loopback_and_lab()
         client_id = self.url + "/"
 
         def post(path: str, body: dict[str, Any], form: bool = False) -> Any:
@@ -161,7 +178,9 @@ class DevHass:
 
     def set_scan_interval(self, seconds: int) -> None:
         """The entry's options through the real options flow (the entry reloads)."""
-        step = self.api("POST", "/api/config/config_entries/options/flow", {"handler": self.entry_id})
+        step = self.api(
+            "POST", "/api/config/config_entries/options/flow", {"handler": self.entry_id}
+        )
         assert step["type"] == "form", step
         done = self.api(
             "POST",
@@ -238,8 +257,12 @@ def dev_hass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHass]:
     why = E2E.lab_why_not()
     if why:
         pytest.skip(f"browser tests skipped: {why}")
+    _allow_loopback_and_lab()
+    asked = time.monotonic()
     with E2E.e2e_lock():
+        locked = time.monotonic()
         lab = E2E.ensure_healthy()
+        healthy = time.monotonic()
         config = tmp_path_factory.mktemp("hass")
         _card_loader(config)
         port = _free_port()
@@ -249,9 +272,7 @@ def dev_hass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHass]:
         if proc.returncode != 0:
             _develop("--stop", "--config", str(config))
             pytest.fail(f"scripts/develop --background failed:\n{proc.stderr[-4000:]}")
-        facts = dict(
-            line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line
-        )
+        facts = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
         hass = DevHass(
             url=facts["URL"],
             username=facts["USERNAME"],
@@ -265,10 +286,22 @@ def dev_hass(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevHass]:
         )
         try:
             hass.set_scan_interval(5)
+            ready = time.monotonic()
             yield hass
         finally:
+            done = time.monotonic()
             _develop("--stop", "--config", str(config), timeout=120)
             E2E.ensure_healthy()
+            TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+            TIMINGS.write_text(
+                f"waiting for the lab lock {locked - asked:.1f} s\n"
+                f"lab healthy {healthy - locked:.1f} s\n"
+                f"scripts/develop --background {started_in:.1f} s\n"
+                f"options flow (scan interval 5 s) {ready - healthy - started_in:.1f} s\n"
+                f"tests {done - ready:.1f} s\n"
+                f"stop + lab healthy again {time.monotonic() - done:.1f} s\n"
+                f"total without the lock wait {time.monotonic() - locked:.1f} s\n"
+            )
 
 
 # --- the browser -------------------------------------------------------------------------------
@@ -287,9 +320,14 @@ def _ensure_chromium() -> None:
         subprocess.run(install, capture_output=True, env=env, check=True)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium through Playwright."""
+    """Headless Debian Chromium through Playwright, for one test.
+
+    Per test, not per module: Playwright's synchronous API keeps its event loop marked as running
+    while it is started, and the Home Assistant test plugin closes the test's own event loop at
+    the end of every test; so Playwright stops before that (a launch takes about a second).
+    """
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (requirements_test.txt)"
     )
@@ -343,15 +381,15 @@ def open_page(
             context.close()
 
 
-def screenshot(locator: Any, name: str) -> Path:
-    """Write a screenshot of ``locator`` to docs/screenshots/<name>.png (committed)."""
+def screenshot(target: Any, name: str, **options: Any) -> Path:
+    """Write a screenshot of a locator or page to docs/screenshots/<name>.png (committed)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    locator.screenshot(path=str(path), animations="disabled")
+    target.screenshot(path=str(path), animations="disabled", **options)
     return path
 
 
 @pytest.fixture
-def shoot() -> Callable[[Any, str], Path]:
+def shoot() -> Callable[..., Path]:
     """The screenshot helper, as a fixture (test modules cannot import from conftest)."""
     return screenshot

@@ -8,8 +8,14 @@ service calls as the test says (success, or a ServiceValidationError as Home Ass
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+SERVICES_YAML = (
+    Path(__file__).resolve().parents[2] / "custom_components" / "pacemaker_drbd" / "services.yaml"
+)
 ENTRY_ID = "01TESTENTRY0000000000000000"
 CLUSTER_UID = "ha_cluster_1a2b3c"
 
@@ -67,7 +73,8 @@ MOUNT_JS = """
   document.querySelectorAll(".pd-test").forEach((e) => e.remove());
   const holder = document.createElement("div");
   holder.className = "pd-test";
-  holder.style.cssText = "position:fixed;top:8px;left:8px;z-index:99;background:var(--primary-background-color);padding:8px;width:" + (scn.width || 480) + "px";
+  holder.style.cssText = "position:fixed;top:8px;left:8px;z-index:99;padding:8px;"
+    + "background:var(--primary-background-color);width:" + (scn.width || 480) + "px";
   const el = document.createElement("pacemaker-drbd-card");
   el.classList.add("test");
   el.setConfig(config);
@@ -79,6 +86,15 @@ MOUNT_JS = """
   return true;
 }
 """
+
+
+def integration_services() -> dict[str, Any]:
+    """The integration's actions as ``hass.services`` lists them (fields from services.yaml)."""
+    doc: dict[str, Any] = yaml.safe_load(SERVICES_YAML.read_text())
+    return {
+        name: {"fields": spec.get("fields") or {}, "response": {"optional": True}}
+        for name, spec in doc.items()
+    }
 
 
 class Scenario:
@@ -101,25 +117,37 @@ class Scenario:
         }
         self.states: dict[str, dict[str, Any]] = {}
         self.unique_ids: dict[str, str] = {}
-        self.services: dict[str, Any] = {
-            "pacemaker_drbd": {
-                name: {"fields": {}, "response": {"optional": True}}
-                for name in ("standby_node", "online_node", "failover", "cleanup_resource")
-            }
-        }
+        self.services: dict[str, Any] = {"pacemaker_drbd": integration_services()}
         active = nodes[0]
-        self.add("sensor.ha_cluster_active_node", None, "active_node", active,
-                 {"resource": "g_app", "running_on": [active]})
+        self.add(
+            "sensor.ha_cluster_active_node",
+            None,
+            "active_node",
+            active,
+            {"resource": "g_app", "running_on": [active]},
+        )
         self.add("binary_sensor.ha_cluster_quorum", None, "quorum", "on")
         self.add("binary_sensor.ha_cluster_fencing", None, "fencing", "off", {"nodes": 2})
         self.add("binary_sensor.ha_cluster_maintenance_mode", None, "maintenance_mode", "off")
         self.add("binary_sensor.ha_cluster_stack", None, "stack_running", "on")
-        self.add("binary_sensor.ha_cluster_move_constraint", None, "move_constraint", "off",
-                 {"constraints": []})
-        self.add("sensor.ha_cluster_failed_actions", None, "failed_actions", "0",
-                 {"failed_actions": []})
-        self.add(f"binary_sensor.ha_cluster_drbd_{resource}_split_brain", None, "split_brain",
-                 "off", {"evidence": [], "nodes": []}, extra=resource)
+        self.add(
+            "binary_sensor.ha_cluster_move_constraint",
+            None,
+            "move_constraint",
+            "off",
+            {"constraints": []},
+        )
+        self.add(
+            "sensor.ha_cluster_failed_actions", None, "failed_actions", "0", {"failed_actions": []}
+        )
+        self.add(
+            f"binary_sensor.ha_cluster_drbd_{resource}_split_brain",
+            None,
+            "split_brain",
+            "off",
+            {"evidence": [], "nodes": []},
+            extra=resource,
+        )
         for node in nodes:
             device = f"dev_{node}"
             self.devices[device] = {
@@ -131,29 +159,64 @@ class Scenario:
                 "via_device_id": "dev_cluster",
             }
             slug = node.replace("-", "_")
-            self.add(f"sensor.{slug}_state", node, "node_state", "online",
-                     {"is_dc": node == nodes[-1], "node_id": "1"})
-            self.add(f"binary_sensor.{slug}_reachable", node, "reachable", "on",
-                     {"host": node, "error": None})
+            self.add(
+                f"sensor.{slug}_state",
+                node,
+                "node_state",
+                "online",
+                {"is_dc": node == nodes[-1], "node_id": "1"},
+            )
+            self.add(
+                f"binary_sensor.{slug}_reachable",
+                node,
+                "reachable",
+                "on",
+                {"host": node, "error": None},
+            )
             role = "primary" if node == active else "secondary"
-            self.add(f"sensor.{slug}_drbd_{resource}_role", node, "drbd_role", role,
-                     extra=resource)
-            self.add(f"sensor.{slug}_drbd_{resource}_disk", node, "drbd_disk_state", "uptodate",
-                     extra=resource)
+            self.add(f"sensor.{slug}_drbd_{resource}_role", node, "drbd_role", role, extra=resource)
+            self.add(
+                f"sensor.{slug}_drbd_{resource}_disk",
+                node,
+                "drbd_disk_state",
+                "uptodate",
+                extra=resource,
+            )
             for peer in nodes:
                 if peer == node:
                     continue
                 pslug = peer.replace("-", "_")
                 base = f"{slug}_drbd_{resource}_{pslug}"
                 extra = f"{resource}_{peer}"
-                self.add(f"sensor.{base}_connection", node, "drbd_connection_state",
-                         "connected", extra=extra)
-                self.add(f"sensor.{base}_peer_disk", node, "drbd_peer_disk_state", "uptodate",
-                         extra=extra)
-                self.add(f"sensor.{base}_replication", node, "drbd_replication_state",
-                         "established", extra=extra)
-                self.add(f"sensor.{base}_resync", node, "drbd_resync", "unknown",
-                         {"eta_seconds": None}, extra=extra)
+                self.add(
+                    f"sensor.{base}_connection",
+                    node,
+                    "drbd_connection_state",
+                    "connected",
+                    extra=extra,
+                )
+                self.add(
+                    f"sensor.{base}_peer_disk",
+                    node,
+                    "drbd_peer_disk_state",
+                    "uptodate",
+                    extra=extra,
+                )
+                self.add(
+                    f"sensor.{base}_replication",
+                    node,
+                    "drbd_replication_state",
+                    "established",
+                    extra=extra,
+                )
+                self.add(
+                    f"sensor.{base}_resync",
+                    node,
+                    "drbd_resync",
+                    "unknown",
+                    {"eta_seconds": None},
+                    extra=extra,
+                )
 
     def add(
         self,

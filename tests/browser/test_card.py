@@ -10,6 +10,7 @@ on demand (resync progress, failed actions, refusals, everything unavailable, th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,9 @@ def luminance(css_color: str) -> float:
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
-def open_card(open_page: Callable[..., tuple[Page, PageErrors]], dev_hass: DevHass, **kw: Any) -> tuple[Page, Locator, PageErrors]:
+def open_card(
+    open_page: Callable[..., tuple[Page, PageErrors]], dev_hass: DevHass, **kw: Any
+) -> tuple[Page, Locator, PageErrors]:
     """The development dashboard with the card rendered (nodes shown)."""
     page, errors = open_page(dev_hass.dashboard, **kw)
     card = page.locator(CARD)
@@ -58,7 +61,7 @@ def open_card(open_page: Callable[..., tuple[Page, PageErrors]], dev_hass: DevHa
 def test_card_shows_the_lab_cluster(
     open_page: Callable[..., tuple[Page, PageErrors]],
     dev_hass: DevHass,
-    shoot: Callable[[Any, str], Any],
+    shoot: Callable[..., Any],
 ) -> None:
     """Light theme: the active node, every node online, DRBD roles, disks and connections."""
     lab = dev_hass.lab
@@ -93,7 +96,7 @@ def test_card_shows_the_lab_cluster(
 def test_dark_theme(
     open_page: Callable[..., tuple[Page, PageErrors]],
     dev_hass: DevHass,
-    shoot: Callable[[Any, str], Any],
+    shoot: Callable[..., Any],
 ) -> None:
     """Dark theme: the card takes Home Assistant's dark colors (only HA variables are used)."""
     _page, card, errors = open_card(open_page, dev_hass, dark=True)
@@ -109,7 +112,7 @@ def test_dark_theme(
 def test_phone_width(
     open_page: Callable[..., tuple[Page, PageErrors]],
     dev_hass: DevHass,
-    shoot: Callable[[Any, str], Any],
+    shoot: Callable[..., Any],
 ) -> None:
     """At 375 px the nodes stack, nothing overflows sideways and the buttons stay usable."""
     page, card, errors = open_card(open_page, dev_hass, width=375, height=760)
@@ -127,7 +130,8 @@ def test_phone_width(
     assert button is not None
     assert button["x"] + button["width"] <= 375
     assert errors.errors == []
-    shoot(page, "card-phone")
+    bottom = box["y"] + box["height"] + 8
+    shoot(page, "card-phone", clip={"x": 0, "y": 0, "width": 375, "height": bottom})
 
 
 def test_confirmation_dialog(
@@ -143,13 +147,16 @@ def test_confirmation_dialog(
     expect(dialog).to_be_visible()
     expect(dialog.locator("h3")).to_have_text(f"Put {active} in standby?")
     expect(dialog).to_contain_text(f"g_home-assistant moves from {active} to {other}")
-    # whether Home Assistant runs inside the group is not exposed yet: the dialog says so
-    expect(dialog.locator('[data-field="self-restart"]')).to_contain_text(
-        f"it will restart on {other}"
-    )
-    expect(dialog.locator('button[data-action="confirm"]')).to_have_text(
-        f"Put {active} in standby"
-    )
+    # This Home Assistant runs outside the cluster: no "restarts on the other node" warning
+    # (an integration that does not say would get the hedged sentence).
+    self_hosted = dev_hass.active_node_attributes().get("self_hosted")
+    warning = dialog.locator('[data-field="self-restart"]')
+    if self_hosted is None:
+        expect(warning).to_contain_text(f"it will restart on {other}")
+    else:
+        assert self_hosted is False
+        expect(warning).to_have_count(0)
+    expect(dialog.locator('button[data-action="confirm"]')).to_have_text(f"Put {active} in standby")
     dialog.locator('button[data-action="cancel"]').click()
     expect(dialog).to_be_hidden()
 
@@ -209,7 +216,7 @@ def test_confirmed_standby_moves_the_application(
 def test_split_brain_banner(
     open_page: Callable[..., tuple[Page, PageErrors]],
     dev_hass: DevHass,
-    shoot: Callable[[Any, str], Any],
+    shoot: Callable[..., Any],
 ) -> None:
     """isolate + heal: the cut-off node shows unreachable, then a banner that cannot be missed."""
     lab = dev_hass.lab
@@ -256,13 +263,11 @@ def test_split_brain_banner(
 # --- the fake hass: states on demand ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def harness(browser: Browser, dev_hass: DevHass) -> Iterator[Page]:
     """One logged-in page of the real frontend, for cards mounted with a fake hass."""
     context = browser.new_context(viewport={"width": 1000, "height": 900})
     tokens = dev_hass.login_tokens()
-    import json
-
     context.add_init_script(
         f"window.localStorage.setItem('hassTokens', {json.dumps(json.dumps(tokens))});"
     )
@@ -281,12 +286,33 @@ def mount(page: Page, scenario: Scenario, **config: Any) -> Locator:
     return card
 
 
+def answer(page: Page, code: str, message: str) -> None:
+    """The next service call fails the way Home Assistant answers (code and message)."""
+    page.evaluate(
+        "([code, message]) => { window.__answers = [{ error: { code, message } }]; }",
+        [code, message],
+    )
+
+
+def service_calls(page: Page) -> list[dict[str, Any]]:
+    """The call_service messages the card sent since it was mounted."""
+    calls: list[dict[str, Any]] = harness_calls(page)
+    return [c for c in calls if c["type"] == "call_service"]
+
+
+def harness_calls(page: Page) -> list[dict[str, Any]]:
+    """Every WebSocket message the card sent since it was mounted."""
+    calls: list[dict[str, Any]] = page.evaluate("window.__calls")
+    return calls
+
+
 def test_resync_progress_and_unreachable_node(harness: Page) -> None:
     """A resync shows a progress bar with the time to finish; an unreachable node says so."""
     scn = Scenario()
     scn.set("sensor.ha_0_drbd_r0_ha_1_replication", "syncsource")
     scn.set("sensor.ha_0_drbd_r0_ha_1_resync", "42.5", eta_seconds=95)
     scn.set("sensor.ha_0_drbd_r0_ha_1_peer_disk", "inconsistent")
+    scn.set("sensor.ha_1_drbd_r0_ha_0_replication", "synctarget")  # no percentage known
     scn.set("sensor.ha_1_state", "offline")
     scn.set("binary_sensor.ha_1_reachable", "off", error="connection refused")
     card = mount(harness, scn)
@@ -298,6 +324,8 @@ def test_resync_progress_and_unreachable_node(harness: Page) -> None:
         "SyncSource"
     )
     ha1 = card.locator('.node[data-node="ha-1"]')
+    expect(ha1.locator('[data-field="resync"]')).to_have_text("Resync SyncTarget running")
+    expect(ha1.locator('[role="progressbar"]')).to_have_count(0)
     expect(ha1.locator('[data-field="state"]')).to_have_text("Offline")
     expect(ha1.locator('[data-field="unreachable"]')).to_have_text("Unreachable over SSH")
     expect(ha1.locator('[data-field="ssh-error"]')).to_have_text("connection refused")
@@ -306,8 +334,7 @@ def test_resync_progress_and_unreachable_node(harness: Page) -> None:
     expect(card.locator('button[data-action="failover"]')).to_have_count(0)
     # the resource and peer names came from the registry's unique ids
     expect(ha1.locator(".drbd")).to_have_attribute("data-resource", "r0")
-    calls = harness.evaluate("window.__calls")
-    assert calls[0]["type"] == "config/entity_registry/get_entries"
+    assert harness_calls(harness)[0]["type"] == "config/entity_registry/get_entries"
 
 
 def test_everything_unavailable(harness: Page) -> None:
@@ -324,8 +351,8 @@ def test_everything_unavailable(harness: Page) -> None:
     assert errors == []
 
 
-def test_cleanup_refused_then_forced(harness: Page) -> None:
-    """Cleanup asks first; a refusal shows Home Assistant's message; force needs a tick."""
+def test_cleanup_refused(harness: Page) -> None:
+    """Cleanup asks first; a refusal shows Home Assistant's message (cleanup has no force)."""
     scn = Scenario()
     scn.set(
         "sensor.ha_cluster_failed_actions",
@@ -344,43 +371,60 @@ def test_cleanup_refused_then_forced(harness: Page) -> None:
     card = mount(harness, scn)
     item = card.locator('[data-field="failed-action"]')
     expect(item).to_contain_text("p_app monitor failed on ha-1: not running")
-    refusal = "Refused: a resync is running on ha-1 (use force to override)."
-    harness.evaluate(
-        "m => { window.__answers = [{error: {code: 'service_validation_error', message: m}}]; }",
-        refusal,
-    )
+    refusal = "No resource p_app in the cluster."
+    answer(harness, "service_validation_error", refusal)
     item.locator('button[data-action="cleanup"]').click()
     dialog = card.locator("dialog.confirm")
     expect(dialog.locator("h3")).to_have_text("Clean up p_app?")
     expect(dialog).to_contain_text("forgets the failed monitor of p_app on ha-1")
     dialog.locator('button[data-action="confirm"]').click()
     expect(dialog.locator('[data-field="error"]')).to_contain_text(refusal)
-    expect(dialog.locator('[data-field="error"]')).to_contain_text("Refused by a safety check")
+    expect(dialog.locator('button[data-action="force"]')).to_have_count(0)
+    dialog.locator('button[data-action="confirm"]').click()  # again: accepted this time
+    expect(dialog).to_be_hidden()
+    expect(card.locator('[data-field="pending"]')).to_have_text("Cleaning up p_app…")
+    calls = service_calls(harness)
+    assert [c["service_data"] for c in calls] == [
+        {"config_entry_id": ENTRY_ID, "resource": "p_app", "node": "ha-1"}
+    ] * 2
+    assert {(c["domain"], c["service"], c["return_response"]) for c in calls} == {
+        ("pacemaker_drbd", "cleanup_resource", True)
+    }
+
+
+def test_standby_refused_then_forced(harness: Page) -> None:
+    """An interlock's refusal is shown; force needs a tick and is sent as ``force: true``."""
+    card = mount(harness, Scenario())
+    refusal = (
+        "Refused: the DRBD disk of ha-1 is not UpToDate (Inconsistent). Use force to override."
+    )
+    answer(harness, "service_validation_error", refusal)
+    card.locator('.node[data-node="ha-0"] button[data-action="standby"]').click()
+    dialog = card.locator("dialog.confirm")
+    dialog.locator('button[data-action="confirm"]').click()
+    error = dialog.locator('[data-field="error"]')
+    expect(error).to_contain_text("Refused by a safety check")
+    expect(error).to_contain_text(refusal)
     force = dialog.locator('button[data-action="force"]')
     expect(force).to_be_disabled()
     dialog.locator('[data-field="force-check"]').check()
     expect(force).to_be_enabled()
     force.click()
     expect(dialog).to_be_hidden()
-    expect(card.locator('[data-field="pending"]')).to_have_text("Cleaning up p_app…")
-    calls = [c for c in harness.evaluate("window.__calls") if c["type"] == "call_service"]
-    assert [c["service_data"] for c in calls] == [
-        {"config_entry_id": ENTRY_ID, "resource": "p_app", "node": "ha-1"},
-        {"config_entry_id": ENTRY_ID, "resource": "p_app", "node": "ha-1", "force": True},
+    expect(card.locator('[data-field="pending"]')).to_have_text(
+        "Waiting for ha-0 to go into standby…"
+    )
+    assert [c["service_data"] for c in service_calls(harness)] == [
+        {"config_entry_id": ENTRY_ID, "node": "ha-0"},
+        {"config_entry_id": ENTRY_ID, "node": "ha-0", "force": True},
     ]
-    assert {(c["domain"], c["service"], c["return_response"]) for c in calls} == {
-        ("pacemaker_drbd", "cleanup_resource", True)
-    }
 
 
 def test_failure_and_missing_service(harness: Page) -> None:
     """A failure (not a refusal) offers no force; a missing service is said plainly."""
     scn = Scenario()
     card = mount(harness, scn)
-    harness.evaluate(
-        "() => { window.__answers = [{error: {code: 'home_assistant_error',"
-        " message: 'crm_resource exited 1'}}]; }"
-    )
+    answer(harness, "home_assistant_error", "crm_resource exited 1")
     card.locator('.node[data-node="ha-1"] button[data-action="standby"]').click()
     dialog = card.locator("dialog.confirm")
     expect(dialog).to_contain_text("g_app keeps running on ha-0")
@@ -404,14 +448,21 @@ def test_failure_and_missing_service(harness: Page) -> None:
 def test_home_assistant_moves_itself(harness: Page) -> None:
     """When the integration says Home Assistant runs in the group, the dialog says it restarts."""
     scn = Scenario()
-    scn.set("sensor.ha_cluster_active_node", "ha-0", hosts_home_assistant=True, vip="10.0.0.9")
+    scn.set("sensor.ha_cluster_active_node", "ha-0", self_hosted=True, vips=["10.0.0.9"])
     card = mount(harness, scn)
     expect(card.locator('[data-field="vip"]')).to_have_text("VIP 10.0.0.9")
     card.locator('.node[data-node="ha-0"] button[data-action="standby"]').click()
     self_restart = card.locator('dialog.confirm [data-field="self-restart"]')
     expect(self_restart).to_contain_text("Home Assistant itself will restart on ha-1")
-    card.locator('dialog.confirm button[data-action="cancel"]').click()
-    scn.set("sensor.ha_cluster_active_node", "ha-0", hosts_home_assistant=False)
+    # The call loses its connection because Home Assistant stops: that is the move, not a failure.
+    answer(harness, "3", "Connection lost")
+    harness.evaluate("() => { window.__answers[0].error.code = 3; }")
+    card.locator('dialog.confirm button[data-action="confirm"]').click()
+    expect(card.locator("dialog.confirm")).to_be_hidden()
+    expect(card.locator('[data-field="pending"]')).to_contain_text(
+        "Home Assistant is moving to the other node"
+    )
+    scn.set("sensor.ha_cluster_active_node", "ha-0", self_hosted=False)
     card = mount(harness, scn)
     card.locator('button[data-action="failover"]').click()
     expect(card.locator('dialog.confirm [data-field="self-restart"]')).to_have_count(0)
@@ -431,8 +482,9 @@ def test_banners_and_compact_mode(harness: Page) -> None:
     scn.set(
         "binary_sensor.ha_cluster_move_constraint",
         "on",
-        constraints=[{"id": "cli-prefer-g_app", "resource": "g_app", "node": "ha-1",
-                      "kind": "prefer"}],
+        constraints=[
+            {"id": "cli-prefer-g_app", "resource": "g_app", "node": "ha-1", "kind": "prefer"}
+        ],
     )
     scn.set("binary_sensor.ha_cluster_quorum", "off")
     card = mount(harness, scn)

@@ -241,3 +241,14 @@ def test_console_script_module_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["quorate"] is True
+
+
+def test_provision_is_wired_into_the_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    example = Path(__file__).parents[2] / "scripts/examples/reference-cluster.yaml"
+    code, out, err = run_cli(capsys, "provision", "render", str(tmp_path), "--config", str(example))
+    assert code == 0, err
+    assert "cluster_name: ha_cluster" in (tmp_path / "corosync.conf").read_text()
+    assert (tmp_path / "home-assistant.res").is_file()
+    assert "fencing is disabled" in err

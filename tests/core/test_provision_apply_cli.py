@@ -194,6 +194,8 @@ def test_home_assistant_values_with_sudo(setup: Path) -> None:
     lines = home_assistant_values(cfg, access)
     assert "  Username:  admin" in lines
     assert "  Use sudo:  on   (needs a passwordless sudoers rule)" in lines
+    lines = home_assistant_values(cfg, access, reachable=("ha-1",))
+    assert lines[1].startswith("  Host:      192.168.222.31   ")
     assert (
         "  Log in with: Private key; paste the private key you log in with (the whole file)"
         in lines

@@ -362,6 +362,14 @@ async def test_command_timeout_keeps_connection(
     assert ssh_server.connections == 1
 
 
+async def wait_called(server: FakeSSHServer, argv: tuple[str, ...], timeout: float = 10.0) -> None:
+    """Wait until the stub of ``argv`` has been started on ``server`` (robust under load)."""
+    deadline = time.monotonic() + timeout
+    while argv not in server.calls:
+        assert time.monotonic() < deadline, f"{argv} never ran"
+        await asyncio.sleep(0.02)
+
+
 async def test_dead_peer_detected_by_keepalive(
     ssh_server: FakeSSHServer, ed25519: Credentials
 ) -> None:
@@ -370,13 +378,13 @@ async def test_dead_peer_detected_by_keepalive(
     async with session(ssh_server, ed25519, command_timeout=30.0, connect_timeout=0.5) as s:
         await s.run(["true"])
         task = asyncio.ensure_future(s.run(["crm_mon"]))
-        await asyncio.sleep(0.2)
+        await wait_called(ssh_server, ("crm_mon",))
         ssh_server.freeze()
         started = time.monotonic()
         with pytest.raises(ClusterConnectionError) as info:
             await task
         assert not isinstance(info.value, ClusterTimeoutError)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 5
         assert not s.connected
         assert s.reachable is False
         # while frozen, reconnecting times out (the relay accepts but never speaks)
@@ -411,7 +419,7 @@ async def test_connection_lost_mid_command(ssh_server: FakeSSHServer, ed25519: C
     ssh_server.respond(("crm_mon",), hang=True)
     async with session(ssh_server, ed25519) as s:
         task = asyncio.ensure_future(s.run(["crm_mon"]))
-        await asyncio.sleep(0.3)
+        await wait_called(ssh_server, ("crm_mon",))
         await ssh_server.stop()
         with pytest.raises(ClusterConnectionError, match="connection lost"):
             await task

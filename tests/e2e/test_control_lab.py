@@ -81,6 +81,7 @@ async def test_standby_then_online(healthy_lab: Lab) -> None:
         assert node.online
         assert not node.standby
         assert back.new_location == b  # stickiness: the application stays
+    lab.wait("healthy", timeout=60)  # leave it settled for the next test
 
 
 async def test_failover_clears_its_constraint_and_send_only_completes(healthy_lab: Lab) -> None:
@@ -106,6 +107,7 @@ async def test_failover_clears_its_constraint_and_send_only_completes(healthy_la
         assert done.ok, done.message
         assert done.new_location == a
         assert "cli-prefer" not in constraints(lab, a)
+    lab.wait("healthy", timeout=60)
 
 
 async def test_isolated_peer_refuses_failover(healthy_lab: Lab) -> None:
@@ -186,3 +188,4 @@ async def test_resync_refuses_failover_and_force_goes_through(healthy_lab: Lab) 
         assert forced.constraint_left is False
     records = lab.app_records(b)
     assert "during-standby-4" in records
+    lab.wait("healthy", timeout=60)

@@ -53,6 +53,7 @@ from custom_components.pacemaker_drbd.hacluster.errors import (
 from custom_components.pacemaker_drbd.hacluster.interlocks import (
     CleanupResourceRequest,
     FailoverRequest,
+    RestartResourceRequest,
     StandbyNodeRequest,
 )
 from custom_components.pacemaker_drbd.hacluster.parsers.cib import parse_cib
@@ -98,11 +99,12 @@ def real_sessions(cluster: Any) -> None:
     integration.ClusterClient.side_effect = _factory
 
 
-async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry, *, background: bool = True) -> None:
+    """Set the entry up (again); wait for the pending actions to be finished (``background``)."""
     if entry.entry_id not in {e.entry_id for e in hass.config_entries.async_entries(DOMAIN)}:
         entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await hass.async_block_till_done(wait_background_tasks=background)
 
 
 def _stored(hass_storage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -134,6 +136,11 @@ def _moved(h: SimpleNamespace, constraints: str = "healthy") -> ClusterSnapshot:
         h.node_report("ha-1", crm="move", constraints=constraints, drbd=f"swap:{h.PRIMARY}"),
     )
     return snapshot
+
+
+async def _never(*_: Any, **__: Any) -> None:
+    """A finish that never ends (Home Assistant is stopped before)."""
+    await asyncio.Event().wait()
 
 
 def _issue(hass: HomeAssistant, action: str) -> ir.IssueEntry | None:
@@ -229,10 +236,14 @@ def test_locate_self(h: SimpleNamespace) -> None:
 
 
 def test_own_addresses() -> None:
-    """This host's addresses include loopback (IPv6 addresses are plain strings too)."""
-    addresses = own_addresses()
-    assert "127.0.0.1" in addresses
-    assert all(isinstance(a, str) for a in addresses)
+    """Every adapter's addresses, once each; IPv6 addresses come as (address, flow, scope)."""
+    adapters = [
+        SimpleNamespace(ips=[SimpleNamespace(ip="127.0.0.1"), SimpleNamespace(ip=("::1", 0, 0))]),
+        SimpleNamespace(ips=[SimpleNamespace(ip=HA0), SimpleNamespace(ip=VIP)]),
+        SimpleNamespace(ips=[SimpleNamespace(ip=HA0)]),
+    ]
+    with patch("ifaddr.get_adapters", return_value=adapters):
+        assert own_addresses() == ("127.0.0.1", "::1", HA0, VIP)
 
 
 # ---- sending a self-move ------------------------------------------------------------------------
@@ -266,8 +277,7 @@ async def test_self_move_recorded_before_sending_and_reported_after_restart(
         return result(code=ResultCode.ACCEPTED, pending=pending, new_location="ha-0")
 
     controller.execute.side_effect = execute
-    stopped = asyncio.Event()  # the cluster stops Home Assistant before it can finish
-    controller.complete.side_effect = lambda *a, **k: stopped.wait()
+    controller.complete.side_effect = _never  # the cluster stops Home Assistant before
     response = await hass.services.async_call(
         DOMAIN,
         "failover",
@@ -414,7 +424,7 @@ async def test_switch_standby_of_own_node_is_a_self_move(
     """The standby switch of this instance's node takes the same path."""
     await _setup(hass, mock_config_entry)
     controller.execute.return_value = result("standby_node", code=ResultCode.ACCEPTED)
-    controller.complete.side_effect = lambda *a, **k: asyncio.Event().wait()
+    controller.complete.side_effect = _never
     await hass.services.async_call(
         "switch", "turn_on", {ATTR_ENTITY_ID: "switch.ha_0_standby"}, blocking=True
     )
@@ -472,8 +482,7 @@ async def test_self_move_that_does_not_go_out(
         controller.execute.side_effect = outcome
     else:
         controller.execute.return_value = outcome
-    gate = asyncio.Event()
-    controller.complete.side_effect = lambda *a, **k: gate.wait()
+    controller.complete.side_effect = _never
     with pytest.raises(HomeAssistantError):
         await hass.services.async_call(
             DOMAIN, "failover", {"config_entry_id": ENTRY_ID}, blocking=True
@@ -518,9 +527,9 @@ async def test_removing_the_entry_deletes_its_pending_actions(
     controller: MagicMock,
 ) -> None:
     """The storage file goes with the entry."""
-    controller.complete.side_effect = lambda *a, **k: asyncio.Event().wait()
+    controller.complete.side_effect = _never
     hass_storage[KEY] = _pending_failover()
-    await _setup(hass, mock_config_entry)
+    await _setup(hass, mock_config_entry, background=False)
     await hass.config_entries.async_remove(ENTRY_ID)
     await hass.async_block_till_done()
     assert KEY not in hass_storage
@@ -627,3 +636,40 @@ def test_logbook_descriptions(hass: HomeAssistant) -> None:
     assert moved["message"] == "g moved from ha-0 to ha-1 (standby)"
     plain = describe_failover(Event(EVENT_FAILOVER, {"resource": "g", "from": "a", "to": "b"}))
     assert plain["message"] == "g moved from a to b"
+
+
+@pytest.mark.usefixtures("self_hosted")
+async def test_restart_of_the_application_is_a_self_move(
+    hass_storage: dict[str, Any],
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    controller: MagicMock,
+) -> None:
+    """Restarting the group Home Assistant runs in stops it: recorded with where it ran."""
+    await _setup(hass, mock_config_entry)
+    controller.execute.return_value = result("restart_resource", code=ResultCode.ACCEPTED)
+    controller.complete.side_effect = _never
+    await hass.services.async_call(
+        DOMAIN,
+        "restart_resource",
+        {"config_entry_id": ENTRY_ID, "resource": "g_home-assistant"},
+        blocking=True,
+    )
+    assert controller.execute.await_args.args == (
+        RestartResourceRequest(resource="g_home-assistant", wait=False),
+    )
+    (record,) = _stored(hass_storage)
+    assert record["pending"]["before"] == ["ha-0"]
+    assert record["pending"]["request"]["action"] == "restart_resource"
+    assert await hass.config_entries.async_unload(ENTRY_ID)
+
+
+async def test_address_listing_error_keeps_going(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, cluster: Any
+) -> None:
+    """When the addresses cannot be listed, this instance is simply not found in the cluster."""
+    with patch(f"{RUNNER}.own_addresses", side_effect=OSError("no netlink")):
+        await _setup(hass, mock_config_entry)
+    state = hass.states.get("sensor.ha_cluster_active_node")
+    assert state is not None
+    assert state.attributes["self_hosted"] is False

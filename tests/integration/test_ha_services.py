@@ -112,7 +112,7 @@ def test_services_documented() -> None:
 
 def test_every_reason_translated_with_its_placeholders() -> None:
     """Each interlock reason code has a translation with the core's placeholders."""
-    templates = interlocks._TEMPLATES  # noqa: SLF001 - the core's English templates
+    templates = interlocks._TEMPLATES  # the core's English templates
     for code in ReasonCode:
         message = EN["exceptions"][f"reason_{code}"]["message"]
         assert set(re.findall(r"{(\w+)}", message)) == set(
@@ -529,3 +529,19 @@ async def test_interlock_error_without_reasons(hass: HomeAssistant) -> None:
     assert isinstance(err, ServiceValidationError)
     assert err.translation_key == "action_invalid"
     assert (err.translation_placeholders or {})["reasons"] == "refused for a reason"
+
+
+def test_switch_and_button_translations() -> None:
+    """Every switch and button has a translated name and an icon, and nothing else is there."""
+    from custom_components.pacemaker_drbd.button import BUTTONS
+    from custom_components.pacemaker_drbd.switch import SWITCHES
+
+    for platform, descriptions in (("switch", SWITCHES), ("button", BUTTONS)):
+        keys = {d.translation_key for d in descriptions}
+        assert keys == set(EN["entity"][platform]) == set(ICONS["entity"][platform]), platform
+        for key in keys:
+            assert EN["entity"][platform][key]["name"]
+            assert ICONS["entity"][platform][key]["default"].startswith("mdi:")
+    issue = EN["issues"]["action_failed"]
+    placeholders = set(re.findall(r"{(\w+)}", json.dumps(issue)))
+    assert placeholders == {"action", "cluster", "message", "requested_at"}

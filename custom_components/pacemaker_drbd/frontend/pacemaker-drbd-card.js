@@ -211,12 +211,13 @@ function buildModel(hass, config, uniqueIds) {
   const activeNode = isKnown(active) ? active.state : null;
   const activeAttrs = active?.attributes || {};
   const application = activeAttrs.resource || null;
-  const vip = activeAttrs.vip || activeAttrs.virtual_ip || null;
-  let hostsHomeAssistant = null; // null: not known
-  for (const name of ["hosts_home_assistant", "home_assistant_inside", "runs_home_assistant"]) {
-    if (typeof activeAttrs[name] === "boolean") hostsHomeAssistant = activeAttrs[name];
-  }
-  if (hostsHomeAssistant === null && vip && window.location.hostname === vip) {
+  const vips = Array.isArray(activeAttrs.vips) ? activeAttrs.vips : [];
+  const vip = activeAttrs.vip || vips.join(", ") || null;
+  // Does this Home Assistant run inside the application (its moves restart it)? The
+  // integration says so in `self_hosted`; null: not known (an older integration).
+  let hostsHomeAssistant =
+    typeof activeAttrs.self_hosted === "boolean" ? activeAttrs.self_hosted : null;
+  if (hostsHomeAssistant === null && [activeAttrs.vip, ...vips].includes(window.location.hostname)) {
     hostsHomeAssistant = true; // this page came through the application's VIP
   }
   const failed = c.failed_actions;
@@ -475,8 +476,12 @@ function renderNode(m, node, config) {
             'data-field="connection" title="Connection to the peer"',
           )}${p.peerDisk ? chip(`peer ${p.peerDisk}`, diskLevel(p.peerDiskState, true), 'data-field="peer-disk"') : ""}${replication}</div>`,
         );
-        if (p.syncing) {
-          const pct = p.percent ?? 0;
+        if (p.syncing && p.percent === null) {
+          rows.push(
+            `<div class="sync" data-field="resync"><span class="muted">Resync ${escapeHtml(p.replication || "")} running</span></div>`,
+          );
+        } else if (p.syncing) {
+          const pct = p.percent;
           const eta = formatDuration(p.eta);
           rows.push(
             `<div class="sync" data-field="resync"><div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}"><div style="width:${Math.min(100, Math.max(0, pct))}%"></div></div><span class="muted">Resync ${escapeHtml(p.replication || "")} ${pct.toFixed(1)} %${eta ? ` · about ${escapeHtml(eta)} left` : ""}</span></div>`,
@@ -847,7 +852,7 @@ function defineElements() {
       if (!this._dialog.open) this._dialog.showModal();
     }
 
-    _renderDialog({ busy = false, error = null, refused = false }) {
+    _renderDialog({ busy = false, error = null, refused = false, canForce = false }) {
       const d = this._action.describe;
       const targetSelect =
         d.targets && d.targets.length > 1
@@ -858,7 +863,7 @@ function defineElements() {
       const errorBox = error
         ? `<div class="refused" role="alert" data-field="error"><strong>${refused ? "Refused by a safety check" : "The action failed"}</strong><p>${escapeHtml(error)}</p></div>`
         : "";
-      const force = refused
+      const force = canForce
         ? `<label data-field="force-ack"><input type="checkbox" data-field="force-check"> I understand the risk: do it anyway, overriding the safety check (force).</label>`
         : "";
       this._dialog.innerHTML = `<div class="body">
@@ -869,7 +874,7 @@ function defineElements() {
         </div>
         <div class="buttons">
           <button data-action="cancel" ${busy ? "disabled" : ""}>Cancel</button>
-          ${refused ? `<button class="danger" data-action="force" disabled>Force</button>` : ""}
+          ${canForce ? `<button class="danger" data-action="force" disabled>Force</button>` : ""}
           <button class="filled" data-action="confirm" ${busy ? "disabled" : ""}>${busy ? "Working…" : escapeHtml(d.confirm)}</button>
         </div>`;
       const check = this._dialog.querySelector('[data-field="force-check"]');
@@ -911,8 +916,22 @@ function defineElements() {
         });
       } catch (err) {
         if (this._action !== action) return;
+        if (d.self && (err?.code === 3 || /connection lost/i.test(String(err?.message ?? err)))) {
+          // Home Assistant stopped under us: the move it was told about is under way.
+          this._pending = {
+            text: "Home Assistant is moving to the other node: this page reconnects when it runs again there.",
+            expires: Date.now() + 300000,
+            done: () => false,
+          };
+          this._dialog.close();
+          this._rendered = "";
+          this._update();
+          return;
+        }
         const refused = err?.code === "service_validation_error";
-        this._renderDialog({ error: err?.message || String(err), refused });
+        // Force is offered for a refusal only, and only where the action takes `force`.
+        const canForce = refused && Boolean(service.fields?.force);
+        this._renderDialog({ error: err?.message || String(err), refused, canForce });
         return;
       }
       this._pending = pendingFor(action, d);

@@ -6,6 +6,7 @@
     hacluster parse drbd-status FILE [--events2 FILE] [--kernel-log FILE]
     hacluster parse corosync-quorum FILE
     hacluster parse corosync-links FILE
+    hacluster provision render|plan|apply|status ...   (see hacluster provision --help)
 
 ``parse`` reads captured outputs (so a user can attach them to a bug report and anyone can replay
 what the integration would show) and prints JSON. Every library error becomes a one-line message
@@ -27,6 +28,7 @@ from .errors import HAClusterError
 from .parsers.corosync import parse_cfgtool, parse_quorumtool
 from .parsers.crm_mon import parse_crm_mon
 from .parsers.drbd import parse_drbd_status, parse_events2, parse_kernel_log
+from .provision.cli import add_provision_parser, run_provision
 from .split_brain import analyze_split_brain
 from .transport import Credentials, NodeEndpoint
 
@@ -244,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     drbd.add_argument("--kernel-log", help="dmesg / journalctl -k output")
     what.add_parser("corosync-quorum", help="corosync-quorumtool -s").add_argument("file")
     what.add_parser("corosync-links", help="corosync-cfgtool -s").add_argument("file")
+    add_provision_parser(sub)
     return parser
 
 
@@ -251,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hacluster`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "provision":
+            return run_provision(args)
         if args.command == "status":
             return asyncio.run(_status(args))
         return _parse(args)

@@ -234,7 +234,7 @@ async def _status(args: argparse.Namespace, cfg: ClusterConfig, options: AccessO
     _write(format_snapshot(snapshot))
     _write("")
     key_file = options.key_file or cfg.nodes[0].ssh.key_file
-    for line in home_assistant_values(cfg, access, key_file=key_file):
+    for line in home_assistant_values(cfg, access, key_file=key_file, reachable=snapshot.reachable):
         _write(line)
     return 0 if snapshot.reachable else 3
 

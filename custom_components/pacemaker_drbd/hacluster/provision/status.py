@@ -44,10 +44,14 @@ def home_assistant_values(
     access: dict[str, tuple[NodeEndpoint, Credentials]],
     *,
     key_file: str | None = None,
+    reachable: tuple[str, ...] = (),
 ) -> list[str]:
-    """What to type into the integration's config flow, line by line."""
-    first = cfg.nodes[0]
-    endpoint, credentials = access[first.name]
+    """What to type into the integration's config flow, line by line.
+
+    The host is the first node in ``reachable`` (the first node of the description otherwise).
+    """
+    first = next((n.name for n in cfg.nodes if n.name in reachable), cfg.nodes[0].name)
+    endpoint, credentials = access[first]
     lines = [
         f'Add the cluster to Home Assistant: Settings > Devices & services > Add integration > "{INTEGRATION}".',  # noqa: E501
         f"  Host:      {endpoint.host}   (a node's own address, not the virtual IP {cfg.vip.address})",  # noqa: E501
