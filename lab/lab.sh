@@ -226,9 +226,19 @@ sim_present() {
 }
 
 # ------------------------------------------------------------------- network --
+# The lab's names (halab-*) are machine-wide: the bridge's alias records which state dir owns
+# them, so a command run with another HALAB_STATE cannot tear down or mix with a running lab.
+owner_check() {
+    local owner
+    [[ -e /sys/class/net/$BR ]] || return 0
+    owner=$(cat "/sys/class/net/$BR/ifalias" 2>/dev/null || true)
+    [[ -z $owner || $owner == "$STATE" ]] ||
+        die "the lab on this machine belongs to HALAB_STATE=$owner (this command uses $STATE)"
+}
 net_up() {
     if ! ip link show "$BR" &>/dev/null; then
         ip link add "$BR" type bridge stp_state 0 forward_delay 0
+        ip link set "$BR" alias "$STATE"
         sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1" || true
         ip addr add "$HOST_IP/24" dev "$BR"
         ip link set "$BR" up
@@ -992,6 +1002,7 @@ cmd_up() {
     done
     [[ $want_nodes == 2 || $want_nodes == 3 ]] || die "up: --nodes must be 2 or 3"
     preflight
+    owner_check
     ensure_packages
     lock
     if [[ -r $STATE/settings ]]; then
@@ -1035,6 +1046,7 @@ cmd_down() {
     local n p purge=0 mp
     [[ ${1:-} == --purge ]] && purge=1
     [[ $(id -u) == 0 ]] || die "must run as root"
+    owner_check
     for n in "${ALL_NODES[@]}"; do
         if p=$(init_pid "$n") || p=$(find_init_pid "$n"); then kill_init "$p"; fi
         kernel_cleanup "$n"

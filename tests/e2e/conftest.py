@@ -13,7 +13,7 @@
   can talk TCP to 198.18.0.0/24 and loopback and nowhere else.
 
 Test modules cannot import from this conftest (tests/ has no packages; a root conftest would
-shadow it): they use the fixtures, and ``Lab.exclusive()`` / ``Lab.rebuild()``.
+shadow it): they use the fixtures, and ``Lab.exclusive()`` / ``Lab.rebuild()`` / ``Lab.healthy()``.
 ``ensure_lab(mode=..., nodes=...)`` (``Lab.rebuild``) is there for suites that need another lab
 (``--with-home-assistant``, ``--bare``, 3 nodes): it tears a lab of a different shape down first.
 """
@@ -157,6 +157,11 @@ class Lab:
     def rebuild(*, mode: str = "cluster", nodes: int = 2) -> Lab:
         """``ensure_lab``: up in this shape (tearing down another shape first)."""
         return ensure_lab(mode=mode, nodes=nodes)
+
+    @staticmethod
+    def healthy(*, mode: str = "cluster", nodes: int = 2) -> Lab:
+        """``ensure_healthy``: a healthy lab of this shape (call it holding ``exclusive()``)."""
+        return ensure_healthy(mode=mode, nodes=nodes)
 
     def known_hosts(self, *, vip: bool = True) -> list[str]:
         """OpenSSH known_hosts lines pinning each node's host key (and the VIP's)."""

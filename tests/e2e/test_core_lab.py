@@ -762,9 +762,10 @@ async def test_home_assistant_fails_over_with_its_history(lab: Lab) -> None:
     the state written before the failover in its recorder history."""
     if not (REPO / ".venv" / "bin" / "hass").exists():
         pytest.skip("--with-home-assistant needs Home Assistant in the project's .venv")
-    with lab.exclusive():
-        # tears the default lab down (healthy_lab rebuilds it); off the event loop: it takes
-        # a while (down, up, Home Assistant's first start)
+    with contextlib.ExitStack() as held:
+        # off the event loop, both can take minutes: the e2e lock (other pytest processes) and
+        # the rebuild (down, up, Home Assistant's first start); healthy_lab rebuilds the default
+        await asyncio.to_thread(held.enter_context, lab.exclusive())
         hlab = await asyncio.to_thread(lab.rebuild, mode="hass")
         assert hlab.mode == "hass"
         assert hlab.env.get("HALAB_HA_TOKEN"), "scripts/lab env has no HALAB_HA_TOKEN"

@@ -327,16 +327,29 @@ def test_home_assistant_fails_itself_over(hass_lab: Lab) -> None:
     dst = lab.other(src)
     api.wait_up(120)
 
-    # Install the integration into the replicated config dir; restart Home Assistant (through
-    # the cluster) so that it loads it.
-    config = f"{lab.env['HALAB_MOUNT']}/config/custom_components"
-    lab.exec(src, "mkdir", "-p", config)
-    lab.exec(src, "ln", "-sfn", str(REPO / "custom_components" / DOMAIN), f"{config}/{DOMAIN}")
+    # Install the integration into the replicated config dir (and load diagnostics, which the
+    # lab's minimal configuration leaves out); restart Home Assistant through the cluster so
+    # that it loads them.
+    config = f"{lab.env['HALAB_MOUNT']}/config"
+    lab.exec(src, "mkdir", "-p", f"{config}/custom_components")
+    link = f"{config}/custom_components/{DOMAIN}"
+    lab.exec(src, "ln", "-sfn", str(REPO / "custom_components" / DOMAIN), link)
+    lab.exec(
+        src,
+        "sh",
+        "-c",
+        f"grep -qx 'diagnostics:' {config}/configuration.yaml"
+        f" || echo 'diagnostics:' >> {config}/configuration.yaml",
+    )
     lab.exec(src, "crm_resource", "--restart", "--resource", HASS)
     api.wait_up(180)
 
     entry = _config_flow(api, lab, src)
     entry_id = entry["entry_id"]
+    active = api.call("GET", f"/api/states/sensor.{lab.env['HALAB_CLUSTER_NAME']}_active_node")
+    assert active["state"] == src
+    assert active["attributes"]["self_hosted"] is True
+    assert active["attributes"]["self_node"] == src
     diagnostics = api.call("GET", f"/api/diagnostics/config_entry/{entry_id}")["data"]
     assert diagnostics["self"]["self_hosted"] is True, diagnostics["self"]
     assert diagnostics["self"]["node"] == src
@@ -382,6 +395,8 @@ def test_home_assistant_fails_itself_over(hass_lab: Lab) -> None:
     diagnostics = api.call("GET", f"/api/diagnostics/config_entry/{entry_id}")["data"]
     assert diagnostics["pending_actions"] == []
     assert diagnostics["self"]["node"] == dst
+    stored = lab.exec(dst, "cat", f"{config}/.storage/{DOMAIN}.{entry_id}.pending").stdout
+    assert json.loads(stored)["data"]["actions"] == []
     print(
         f"self-move: group on {dst} after {moved:.1f} s, Home Assistant back after {back:.1f} s, "
         f"reported after {reported:.1f} s: {entries[0]['message']}"
