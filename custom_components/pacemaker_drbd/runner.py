@@ -234,7 +234,8 @@ class ActionRunner:
                 )
             else:
                 result = await self.controller().execute(request, snapshot=snapshot)
-            await self.coordinator.async_refresh()
+            if not self.hass.is_stopping:  # e.g. the cluster stops it after a self-move
+                await self.coordinator.async_refresh()
         if not result.ok:
             raise ActionFailedError(result.message)
         return {**result.to_dict(), "self_move": self_move}

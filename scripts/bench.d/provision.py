@@ -16,7 +16,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,39 +55,34 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="leave the provisioned lab up")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "lab-cluster.yaml"
-        text = EXAMPLE.read_text()
-        config.write_text(
-            re.sub(r"daemon: \S+", f"daemon: {ROOT / 'lab' / 'app' / 'appd.py'}", text)
-        )
-        provision = [sys.executable, "-m", "hacluster.provision.cli", "provision"]
-        firsts: list[float] = []
-        noops: list[float] = []
-        steps = ""
-        LOCK.parent.mkdir(parents=True, exist_ok=True)
-        with LOCK.open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            up, mode = lab_mode()
-            try:
-                for _ in range(args.runs):
-                    run(str(LAB), "down")
-                    bare, _ = run(str(LAB), "up", "--bare")
-                    first, out = run(*provision, "apply", "--config", str(config))
-                    steps = " ".join(re.findall(r"Applied \d+ steps in [\d.]+ s", out))
-                    noop, out = run(*provision, "apply", "--config", str(config))
-                    if "Nothing to do" not in out:
-                        sys.exit(f"the second apply was not a no-op:\n{out}")
-                    firsts.append(first)
-                    noops.append(noop)
-                    print(f"run: up --bare {bare:.1f} s, apply {first:.1f} s ({steps}), "
-                          f"no-op apply {noop:.1f} s")  # fmt: skip
-            finally:
-                if not args.keep:
-                    run(str(LAB), "down")
-                    if up == "1":
-                        flags = {"bare": ["--bare"], "hass": ["--with-home-assistant"]}
-                        run(str(LAB), "up", *flags.get(mode, []))
+    config = EXAMPLE  # no checkout paths in it: the lab app agent finds appd.py itself
+    provision = [sys.executable, "-m", "hacluster.provision.cli", "provision"]
+    firsts: list[float] = []
+    noops: list[float] = []
+    steps = ""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        up, mode = lab_mode()
+        try:
+            for _ in range(args.runs):
+                run(str(LAB), "down")
+                bare, _ = run(str(LAB), "up", "--bare")
+                first, out = run(*provision, "apply", "--config", str(config))
+                steps = " ".join(re.findall(r"Applied \d+ steps in [\d.]+ s", out))
+                noop, out = run(*provision, "apply", "--config", str(config))
+                if "Nothing to do" not in out:
+                    sys.exit(f"the second apply was not a no-op:\n{out}")
+                firsts.append(first)
+                noops.append(noop)
+                print(f"run: up --bare {bare:.1f} s, apply {first:.1f} s ({steps}), "
+                      f"no-op apply {noop:.1f} s")  # fmt: skip
+        finally:
+            if not args.keep:
+                run(str(LAB), "down")
+                if up == "1":
+                    flags = {"bare": ["--bare"], "hass": ["--with-home-assistant"]}
+                    run(str(LAB), "up", *flags.get(mode, []))
     print(f"provision: bare lab -> application running  {statistics.median(firsts):6.1f} s "
           f"(median of {len(firsts)})")  # fmt: skip
     print(f"provision: second apply (no-op)             {statistics.median(noops):6.1f} s")

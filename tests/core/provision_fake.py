@@ -69,6 +69,9 @@ class FakeNode:
     mounted: list[str] = field(default_factory=list)
     metadata: bool = False
     dump_md: str = "unsupported"  # unsupported | real
+    md_node: int | None = None  # the meta data's node id (None: this node's, -1: never attached)
+    md_uuid: int = 0x6E1F2C1A9B3D4F50  # its current UUID (4: just created)
+    md_consistent: bool = True
     drbd_up: bool = False
     disk_state: str = "Inconsistent"
     role: str = "Secondary"
@@ -86,6 +89,25 @@ class FakeNode:
     raises: dict[tuple[str, ...], HAClusterError] = field(default_factory=dict)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     stdins: dict[int, bytes] = field(default_factory=dict)
+
+    def dump_md_text(self, argv: tuple[str, ...]) -> str:
+        """``drbdmeta ... dump-md`` in drbd-utils 9.22's layout (the fields the plan reads)."""
+        node = self.cluster.node_ids[self.name] if self.md_node is None else self.md_node
+        flags = 0x80 | (0x11 if self.md_consistent else 0)
+        peer = "".join(
+            f"peer[{i}] {{\n    bitmap-index {0 if i != node and node >= 0 else -1};\n"
+            f"    bitmap-uuid 0x0000000000000000;\n    bitmap-dagtag 0x0000000000000000;\n"
+            f"    flags 0x{0x10010 if i != node and node >= 0 else 0:08X};\n}}\n"
+            for i in range(2)
+        )
+        return (
+            "# DRBD meta data dump\n# 2026-12-07 06:10:16 +0000 [1796623816]\n"
+            f"# {self.name}> {' '.join(argv)}\n#\n\n"
+            'version "v09";\n\nmax-peers 1;\n# md_size_sect 88\n# md_offset 268431360\n'
+            f"# al_offset 268398592\n# bm_offset 268390400\n\nnode-id {node};\n"
+            f"current-uuid 0x{self.md_uuid:016X};\nflags 0x{flags:08X};\n{peer}"
+            f"la-size-sect {0 if node < 0 else 524200};\n"
+        )
 
     # -- the session interface ---------------------------------------------------------------
 
@@ -231,11 +253,8 @@ class FakeNode:
                 if self.dump_md == "unsupported":
                     return result(args, 20, err="USAGE: drbdmeta DEVICE FORMAT ...")
                 if self.metadata:
-                    text = (
-                        f'# DRBD meta data dump\nversion "v09";\nnode-id {c.node_ids[self.name]};\n'
-                    )
-                    return result(args, 0, text)
-                return result(args, 255, err="No valid meta data found\n")
+                    return result(args, 0, self.dump_md_text(args))
+                return result(args, 1, err="No valid meta data found\n")
             case ("drbdsetup", "status", _, "--json"):
                 if not self.drbd_up:
                     return result(args, 10, err=f"{c.resource}: No such resource")
@@ -297,12 +316,15 @@ class FakeNode:
                 if self.signatures and not force:
                     return result(args, 40, "Found ext3 filesystem\nOperation refused.\n")
                 self.metadata = True
+                self.md_node, self.md_uuid, self.md_consistent = -1, 4, False
                 self.disk_state = "Inconsistent"
                 return result(args, 0, "New drbd meta data block successfully created.\n")
             case ("drbdadm", "up", _):
                 if not self.metadata:
                     return result(args, 10, err="No valid meta data found")
                 self.drbd_up = True
+                if self.md_node == -1:  # the first attach writes the node id
+                    self.md_node = c.node_ids[self.name]
                 return result(args)
             case ("drbdadm", "down", _):
                 self.drbd_up = False
@@ -314,6 +336,7 @@ class FakeNode:
                 for node in c.nodes.values():
                     if node.drbd_up:
                         node.disk_state = "UpToDate"
+                        node.md_uuid, node.md_consistent = 0x2B5E0F6C3A1D9E84, True
                 return result(args)
             case ("drbdadm", "primary", _):
                 self.role = "Primary"

@@ -144,6 +144,45 @@ async def test_poll_reads_the_whole_cluster_in_one_exec_per_node(
         await client.close()
 
 
+@pytest.mark.parametrize("parallel", [True, False])
+async def test_poll_runs_the_commands_side_by_side(
+    cluster: tuple[ClusterClient, dict[str, FakeSSHServer]],
+    client_keys: dict[str, object],
+    parallel: bool,
+) -> None:
+    """By default a node runs the poll's commands at once (they only read); on request in order.
+
+    crm_mon and drbdsetup status each take 0.6 s: side by side they start together, in order
+    the second starts after the first has ended.
+    """
+    client, servers = cluster
+    server = servers["ha-0"]
+    for argv, out in (
+        (("crm_mon", "--output-as=xml", "--exclude=operations"), HEALTHY["ha-0"]["crm_mon"]),
+        (("drbdsetup", "status", "--json"), HEALTHY["ha-0"]["drbd"]),
+    ):
+        server.respond(argv, stdout=out, delay=0.6)
+    if not parallel:
+        client = ClusterClient(
+            client.endpoints,
+            key_credentials(client_keys["ssh-ed25519"]),  # type: ignore[arg-type]
+            transport=client.transport,
+            parallel=False,
+        )
+    try:
+        snap = await client.poll()
+        ha0 = snap.node("ha-0")
+        assert ha0 is not None
+        assert ha0.pacemaker is not None
+        assert ha0.drbd is not None
+        assert server.execs == 1
+        starts = {a[0]: t for t, a in server.timed_calls if a[0] in ("crm_mon", "drbdsetup")}
+        gap = abs(starts["crm_mon"] - starts["drbdsetup"])
+        assert gap < 0.5 if parallel else gap >= 0.6
+    finally:
+        await client.close()
+
+
 async def test_unreachable_node_does_not_hide_the_others(
     cluster: tuple[ClusterClient, dict[str, FakeSSHServer]],
 ) -> None:

@@ -79,10 +79,11 @@ def run_script(script: str, shell: str = "sh", cwd: Path | None = None) -> bytes
 
 
 def run_batch(
-    batch: tuple[BatchCommand, ...], shell: str = "sh", **kw: object
+    batch: tuple[BatchCommand, ...], shell: str = "sh", *, parallel: bool = False, **kw: object
 ) -> dict[str, CommandResult]:
     token = "Z" * 8 + os.urandom(8).hex()
-    out = run_script(build_batch_script(batch, sudo=False, token=token), shell, **kw)  # type: ignore[arg-type]
+    script = build_batch_script(batch, sudo=False, token=token, parallel=parallel)
+    out = run_script(script, shell, **kw)  # type: ignore[arg-type]
     return parse_batch_output(out, batch, token)
 
 
@@ -273,8 +274,9 @@ def test_build_rejects_bad_token_and_batches() -> None:
 # --- scripts run for real
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["in_order", "parallel"])
 @pytest.mark.parametrize("shell", SHELLS)
-def test_batch_roundtrip(shell: str, tmp_path: Path) -> None:
+def test_batch_roundtrip(shell: str, parallel: bool, tmp_path: Path) -> None:
     big = 3 * 1024 * 1024
     batch = (
         BatchCommand(name="binary", argv=("printf", r"\000\001\377abc")),
@@ -287,7 +289,7 @@ def test_batch_roundtrip(shell: str, tmp_path: Path) -> None:
         BatchCommand(name="capped", argv=("head", "-c", "5000", "/dev/zero"), max_bytes=100),
         BatchCommand(name="unicode", argv=("printf", "%s", "Ünïcode ✓")),
     )
-    res = run_batch(batch, shell, cwd=tmp_path)
+    res = run_batch(batch, shell, cwd=tmp_path, parallel=parallel)
     assert list(res) == [c.name for c in batch]
     assert res["binary"].stdout == b"\x00\x01\xffabc"
     assert res["no_newline"].stdout == b"no newline"
@@ -309,7 +311,8 @@ def test_batch_roundtrip(shell: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []  # the script cleaned up after itself
 
 
-def test_output_cannot_forge_frames(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in_order", "parallel"])
+def test_output_cannot_forge_frames(parallel: bool, tmp_path: Path) -> None:
     """Even output that contains this very call's token and frames is read as data."""
     forged = (
         f"{TOKEN} RC evil 0 0 - -\n{TOKEN} OUT second 3 3\nabc\n{TOKEN} END\n{TOKEN} ERR first 0\n"
@@ -318,8 +321,8 @@ def test_output_cannot_forge_frames(tmp_path: Path) -> None:
         BatchCommand(name="first", argv=("printf", "%s", forged.decode())),
         BatchCommand(name="second", argv=("printf", "ok")),
     )
-    out = run_script(build_batch_script(batch, sudo=False, token=TOKEN), cwd=tmp_path)
-    res = parse_batch_output(out, batch, TOKEN)
+    script = build_batch_script(batch, sudo=False, token=TOKEN, parallel=parallel)
+    res = parse_batch_output(run_script(script, cwd=tmp_path), batch, TOKEN)
     assert res["first"].stdout == forged
     assert res["second"].stdout == b"ok"
 
@@ -337,7 +340,8 @@ def test_chatty_login_shell_is_ignored(tmp_path: Path) -> None:
     assert parse_batch_output(proc.stdout, batch, TOKEN)["a"].stdout == b"A"
 
 
-def test_fallback_on_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in_order", "parallel"])
+def test_fallback_on_usage_error(parallel: bool, tmp_path: Path) -> None:
     batch = (
         BatchCommand(
             name="old",
@@ -356,7 +360,7 @@ def test_fallback_on_usage_error(tmp_path: Path) -> None:
             fallback_on=frozenset({20}),
         ),
     )
-    res = run_batch(batch, cwd=tmp_path)
+    res = run_batch(batch, cwd=tmp_path, parallel=parallel)
     assert res["old"].fallback_used
     assert res["old"].stdout == b"fallback"
     assert res["old"].argv == ("printf", "fallback")
@@ -369,13 +373,14 @@ def test_fallback_on_usage_error(tmp_path: Path) -> None:
     assert res["drbd"].stdout == b"text"
 
 
-def test_per_command_timeout(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in_order", "parallel"])
+def test_per_command_timeout(parallel: bool, tmp_path: Path) -> None:
     batch = (
         BatchCommand(name="slow", argv=("sleep", "10"), timeout=0.2),
         BatchCommand(name="after", argv=("printf", "still runs")),
     )
     started = time.monotonic()
-    res = run_batch(batch, cwd=tmp_path)
+    res = run_batch(batch, cwd=tmp_path, parallel=parallel)
     assert time.monotonic() - started < 5
     assert res["slow"].timed_out
     assert res["slow"].exit_status == cmds.EXIT_TIMEOUT
@@ -391,7 +396,8 @@ def _fake_bin(tmp_path: Path, name: str, body: str) -> Path:
     return bindir
 
 
-def test_kernel_log_filter(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in_order", "parallel"])
+def test_kernel_log_filter(parallel: bool, tmp_path: Path) -> None:
     lines = [
         f"[{i}.0] drbd r0: line {i}" if i % 2 else f"[{i}.0] eth0: noise {i}" for i in range(3000)
     ]
@@ -399,13 +405,14 @@ def test_kernel_log_filter(tmp_path: Path) -> None:
     (tmp_path / "log").write_text("\n".join(lines) + "\n")
     bindir = _fake_bin(tmp_path, "dmesg", f"cat {tmp_path}/log\n")
     kernel = next(c for c in POLL_COMMANDS if c.name == cmds.CMD_KERNEL_LOG)
+    batch = (kernel, BatchCommand(name="other", argv=("printf", "x")))
     token = TOKEN
-    script = build_batch_script((kernel,), sudo=False, token=token)
+    script = build_batch_script(batch, sudo=False, token=token, parallel=parallel)
     env = {**os.environ, "PATH": f"{bindir}:/usr/bin:/bin"}
     proc = subprocess.run(
         ["sh", "-s"], input=script.encode(), capture_output=True, env=env, check=True
     )
-    res = parse_batch_output(proc.stdout, (kernel,), token)[cmds.CMD_KERNEL_LOG]
+    res = parse_batch_output(proc.stdout, batch, token)[cmds.CMD_KERNEL_LOG]
     out = res.text.splitlines()
     assert res.ok
     assert len(out) == 500
@@ -414,7 +421,8 @@ def test_kernel_log_filter(tmp_path: Path) -> None:
     assert "noise" not in res.text
 
 
-def test_sudo_prefix_only_for_privileged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", [False, True], ids=["in_order", "parallel"])
+def test_sudo_prefix_only_for_privileged(parallel: bool, tmp_path: Path) -> None:
     bindir = _fake_bin(
         tmp_path, "sudo", f'printf "%s\\n" "$*" >>{tmp_path}/sudo.log\nshift 2\nexec "$@"\n'
     )
@@ -422,7 +430,7 @@ def test_sudo_prefix_only_for_privileged(tmp_path: Path) -> None:
         BatchCommand(name="priv", argv=("printf", "p")),
         BatchCommand(name="user", argv=("printf", "u"), privileged=False),
     )
-    script = build_batch_script(batch, sudo=True, token=TOKEN)
+    script = build_batch_script(batch, sudo=True, token=TOKEN, parallel=parallel)
     env = {**os.environ, "PATH": f"{bindir}:/usr/bin:/bin"}
     proc = subprocess.run(
         ["sh", "-s"], input=script.encode(), capture_output=True, env=env, check=True
@@ -434,6 +442,104 @@ def test_sudo_prefix_only_for_privileged(tmp_path: Path) -> None:
     assert len(logged) == 1
     assert logged[0].startswith("-n -- ")
     assert logged[0].endswith("printf p")
+
+
+# --- parallel batches
+
+
+def _sleeper(name: str, seconds: float, text: str, *, status: int = 0) -> BatchCommand:
+    """Prints its start time (s since the epoch) on stderr, sleeps, prints ``text``."""
+    script = f"date +%s.%N >&2; sleep {seconds}; printf %s {text}; exit {status}"
+    return BatchCommand(name=name, argv=("sh", "-c", script))
+
+
+def _started(result: CommandResult) -> float:
+    return float(result.stderr.decode().split()[0])
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_parallel_batch_runs_side_by_side_in_order(shell: str, tmp_path: Path) -> None:
+    """Sleeping commands overlap (each starts before the one listed before it has ended); the
+    frames still come out in the batch's order, although the last command finishes first."""
+    batch = (
+        _sleeper("slow", 1.2, "A"),
+        _sleeper("middle", 0.8, "B", status=3),
+        _sleeper("fast", 0.4, "C"),
+        BatchCommand(name="missing", argv=("hacluster-no-such-program",)),
+    )
+    started = time.monotonic()
+    res = run_batch(batch, shell, cwd=tmp_path, parallel=True)
+    elapsed = time.monotonic() - started
+    assert list(res) == ["slow", "middle", "fast", "missing"]
+    assert (res["slow"].stdout, res["slow"].exit_status) == (b"A", 0)
+    assert (res["middle"].stdout, res["middle"].exit_status) == (b"B", 3)
+    assert res["fast"].stdout == b"C"
+    assert res["missing"].not_found
+    # in order, "middle" would start >= 1.2 s after "slow", and "fast" >= 0.8 s after "middle"
+    starts = [_started(res[n]) for n in ("slow", "middle", "fast")]
+    assert max(starts) - min(starts) < 0.8
+    assert elapsed < 1.2 + 0.8 + 0.4  # less than the sum
+    # per-command durations are each command's own (measured on the node)
+    assert res["slow"].duration >= 1.1
+    assert 0.3 <= res["fast"].duration < 1.1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sequential_batch_runs_in_order(tmp_path: Path) -> None:
+    """The default keeps the order: the second command sees what the first one did."""
+    marker = tmp_path / "marker"
+    batch = (
+        BatchCommand(name="write", argv=("sh", "-c", f"sleep 0.3; echo one >{marker}")),
+        BatchCommand(name="read", argv=("cat", str(marker))),
+    )
+    res = run_batch(batch, cwd=tmp_path)
+    assert res["read"].stdout == b"one\n"
+    script = build_batch_script(batch, sudo=False, token=TOKEN)
+    assert "wait" not in script
+    assert ") >" not in script
+    assert "in order" in script.splitlines()[0]
+
+
+def test_parallel_script_shape() -> None:
+    batch = (_sleeper("a", 0, "A"), _sleeper("b", 0, "B"))
+    script = build_batch_script(batch, sudo=False, token=TOKEN, parallel=True)
+    assert "in parallel" in script.splitlines()[0]
+    assert script.count(" &\n") == 2
+    assert script.count("\n  wait\n") == 1
+    assert '  cat "$_hc_d/0.fr" "$_hc_d/1.fr"\n' in script
+    # a single command gains nothing from a subshell
+    single = build_batch_script(batch[:1], sudo=False, token=TOKEN, parallel=True)
+    assert single == build_batch_script(batch[:1], sudo=False, token=TOKEN)
+
+
+def test_parallel_timeout_stops_only_the_slow_command(tmp_path: Path) -> None:
+    batch = (
+        BatchCommand(name="hang", argv=("sleep", "30"), timeout=0.3),
+        _sleeper("ok", 0.2, "fine"),
+    )
+    started = time.monotonic()
+    res = run_batch(batch, cwd=tmp_path, parallel=True)
+    assert time.monotonic() - started < 5
+    assert res["hang"].timed_out
+    assert res["ok"].ok
+    assert res["ok"].stdout == b"fine"
+
+
+def test_parallel_subshell_that_dies_is_damaged_output(tmp_path: Path) -> None:
+    """A command that kills the subshell running it leaves no frames: a parse error, never a
+    result taken from another command's files."""
+    batch = (
+        BatchCommand(name="first", argv=("printf", "1")),
+        BatchCommand(name="killer", argv=("sh", "-c", "kill -9 $PPID")),
+        BatchCommand(name="last", argv=("printf", "3")),
+    )
+    token = "Q" * 8 + os.urandom(8).hex()
+    script = build_batch_script(batch, sudo=False, token=token, parallel=True)
+    proc = subprocess.run(
+        ["sh", "-s"], input=script.encode(), capture_output=True, cwd=tmp_path, check=False
+    )
+    with pytest.raises(ParseError, match="killer"):
+        parse_batch_output(proc.stdout, batch, token)
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -11,9 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 import json
+import time
 
 import pytest
-from test_interlocks import APP, crm_bytes, drbd_swapped, report, snapshot, unreachable
+from test_interlocks import (
+    ADDRESSES,
+    APP,
+    DRBD,
+    HOST_KEY,
+    crm_bytes,
+    drbd_swapped,
+    report,
+    snapshot,
+    unreachable,
+)
 
 from hacluster.client import ClusterSnapshot, NodeReport
 from hacluster.commands import BatchCommand, BatchResult, CommandResult
@@ -40,6 +51,7 @@ from hacluster.interlocks import (
     StandbyNodeRequest,
 )
 from hacluster.models.pacemaker import PacemakerStatus
+from hacluster.transport import NodeEndpoint
 
 MOVE = ("crm_resource", "--resource", APP, "--move", "--node", "ha-1")
 CLEAR = ("crm_resource", "--resource", APP, "--clear")
@@ -63,6 +75,12 @@ class Frame:
         from test_interlocks import PACEMAKER
 
         return (PACEMAKER / f"{self.constraints}.constraints.xml").read_bytes()
+
+    def drbd_data(self, node: str) -> bytes | None:
+        data = self.drbd.get(node)
+        if data is None or isinstance(data, bytes):
+            return data
+        return (DRBD / f"status-json-9.33-{data}.json").read_bytes()
 
 
 MOVED_DRBD = {"ha-0": drbd_swapped("healthy-secondary"), "ha-1": drbd_swapped("healthy-primary")}
@@ -109,14 +127,20 @@ class FakeSession:
         return self.cluster.command(self.name, tuple(argv), timeout)
 
     async def run_batch(
-        self, commands: Sequence[BatchCommand], *, timeout: float | None = None
+        self,
+        commands: Sequence[BatchCommand],
+        *,
+        timeout: float | None = None,
+        parallel: bool = False,
     ) -> BatchResult:
+        assert parallel, "light polls only read: their commands run side by side"
         return self.cluster.light(self.name, tuple(commands))
 
 
 class FakeTransport:
     def __init__(self, cluster: FakeCluster, names: Sequence[str]) -> None:
         self.sessions = {n: FakeSession(n, cluster) for n in names}
+        self.closed = False
 
     def session(self, node: str) -> FakeSession:
         return self.sessions[node]
@@ -153,10 +177,12 @@ class FakeCluster:
         return CommandResult(argv=argv, exit_status=status, stdout=b"", stderr=stderr)
 
     def light(self, node: str, commands: tuple[BatchCommand, ...]) -> BatchResult:
+        """A light poll, or one node's part of a verification poll (the next frame shows when
+        the batch asks crm_mon: the target's DRBD comes from the frame the DC's batch showed)."""
         self.batches.append((node, tuple(c.name for c in commands)))
         if node in self.batch_errors:
             raise self.batch_errors[node]
-        if self.queue:
+        if self.queue and any(c.name == "crm_mon" for c in commands):
             self.frame = self.queue.pop(0)
         results: dict[str, CommandResult] = {}
         for cmd in commands:
@@ -164,6 +190,9 @@ class FakeCluster:
                 out, status, err = self.frame.crm_data(), 0, b""
             elif cmd.name == "cib_constraints":
                 out, status, err = self.frame.constraints_data(), 0, b""
+            elif cmd.name == "drbd_status":
+                drbd = self.frame.drbd_data(node)
+                out, status, err = (b"", 127, b"not found\n") if drbd is None else (drbd, 0, b"")
             else:
                 assert cmd.argv[:3] == ("crmadmin", "-q", "-S")
                 if self.crmadmin_missing:
@@ -204,6 +233,9 @@ class FakeClient:
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
         self.transport = cluster.transport
+        self.endpoints = tuple(
+            NodeEndpoint(name=n, host=ADDRESSES[n], host_key=HOST_KEY) for n in cluster.nodes
+        )
 
     async def poll(self) -> ClusterSnapshot:
         self.cluster.polls += 1
@@ -357,24 +389,23 @@ async def test_failover_moves_waits_clears_and_verifies() -> None:
     assert result.details["source"] == "ha-0"
     assert result.details["target"] == "ha-1"
     assert "move g_home-assistant to ha-1: done in" in result.message
-    # light polls: crm_mon + constraints on the DC; one check after the clear, no DC state
-    assert cluster.batches == [("ha-0", ("crm_mon", "cib_constraints"))] * 4
-    assert result.details["polls"] == 4
-    assert result.snapshot is not None
-    assert result.snapshot.pacemaker is not None
+    # light polls while it moves: crm_mon alone on the DC (arriving needs neither the CIB nor
+    # the DC's state); after the clear the verification poll: the DC's crm_mon and constraints
+    # and the target's DRBD, side by side, which saw what the clear queued
+    assert cluster.batches == [("ha-0", ("crm_mon",))] * 3 + [
+        ("ha-0", ("crm_mon", "cib_constraints")),
+        ("ha-1", ("drbd_status",)),
+    ]
+    assert result.details["polls"] == 3
+    assert cluster.polls == 1  # the interlock poll: no full poll was needed to verify
+    assert cluster.queue == [MOVED]
+    assert result.snapshot is None  # a verification poll is not a whole cluster's state
     data = result.to_dict()
     json.dumps(data)
     assert data["code"] == "ok"
     assert data["pending"] is None
     assert "snapshot" not in data
-    assert set(data["details"]["timings"]) == {
-        "polled",
-        "sent",
-        "seen",
-        "cleared",
-        "checked",
-        "verified",
-    }
+    assert list(data["details"]["timings"]) == ["polled", "sent", "seen", "cleared", "verified"]
     assert result.raise_for_status() is result
 
 
@@ -385,8 +416,11 @@ async def test_failover_can_wait_for_an_idle_dc_after_the_clear() -> None:
     cluster.on(CLEAR, settling, MOVED)
     result = await controller(cluster, idle_timeout=1.0).failover()
     assert result.ok, result.message
-    assert cluster.batches[-1] == ("ha-0", ("crm_mon", "cib_constraints", "dc_state"))
+    assert cluster.batches[-3] == ("ha-0", ("crm_mon", "cib_constraints", "dc_state"))
     assert result.details["polls"] == 3
+    assert list(result.details["timings"]) == [
+        "polled", "sent", "seen", "cleared", "checked", "verified",
+    ]  # fmt: skip
 
 
 async def test_failover_that_does_not_arrive_reports_the_constraint() -> None:
@@ -441,7 +475,7 @@ async def test_failover_that_moves_back_after_the_clear_fails_verification() -> 
     result = await controller(cluster).failover()
     assert result.code is ResultCode.VERIFY_FAILED
     assert "it moved away again after its move constraint was cleared" in result.message
-    assert "the full poll does not show the expected state" in result.message
+    assert "the verification does not show the expected state" not in result.message
     assert "DRBD home-assistant is Secondary on ha-1, not Primary" in result.message
     assert result.new_location == "ha-0"
     assert not result.constraint_left
@@ -457,7 +491,7 @@ async def test_failover_verify_sees_the_constraint_still_there() -> None:
     assert "move constraint of g_home-assistant is still in place" in result.message
     assert result.new_location == "ha-1"
     timings = result.details["timings"]
-    assert list(timings) == ["polled", "sent", "seen", "cleared", "checked", "verified"]
+    assert list(timings) == ["polled", "sent", "seen", "cleared", "verified"]
 
 
 async def test_refused_failover_sends_nothing_and_forced_goes_through() -> None:
@@ -507,12 +541,19 @@ async def test_failover_send_only_then_complete() -> None:
     assert (pending.application, pending.source, pending.target) == (APP, "ha-0", "ha-1")
     assert pending.command_node == "ha-0"
     assert cluster.argvs == [MOVE]
+    # accepting a move is the constraint in the CIB: those light polls read it
+    assert {names for _, names in cluster.batches} == {("crm_mon", "cib_constraints")}
     # later (Home Assistant restarted on ha-1): the move happened; complete clears and verifies
     cluster.frame = MOVED_WITH_CONSTRAINT
     cluster.on(CLEAR, MOVED)
+    polls = cluster.polls
     done = await controller(cluster).complete(pending)
     assert done.ok, done.message
     assert cluster.argvs == [MOVE, CLEAR]
+    # without the poll from before the move (which DRBD resources were Primary), it takes a
+    # full poll to verify: the snapshot passed in, and the one after the clear
+    assert cluster.polls == polls + 2
+    assert done.snapshot is not None
     assert done.new_location == "ha-1"
     assert done.cluster_seconds is not None
 
@@ -548,8 +589,11 @@ async def test_standby_waits_until_nothing_runs_on_the_node() -> None:
     assert result.ok, result.message
     assert result.new_location == "ha-1"
     assert result.constraint_left is False
-    # standby needs the DC state (idle once: the restart elsewhere is done), not the CIB
-    assert {names for _, names in cluster.batches} == {("crm_mon", "dc_state")}
+    # standby needs the DC state (idle once: the restart elsewhere is done), not the CIB; the
+    # verification is the DC's crm_mon
+    assert {names for _, names in cluster.batches} == {("crm_mon", "dc_state"), ("crm_mon",)}
+    assert cluster.batches[-1] == ("ha-0", ("crm_mon",))
+    assert cluster.polls == 1
     assert result.details["commands"] == [
         {"node": "ha-0", "argv": list(StandbyArgv.HA0), "exit_status": 0}
     ]
@@ -644,6 +688,28 @@ async def test_cleanup_waits_until_the_failure_is_gone() -> None:
     assert cluster.batches == []
 
 
+async def test_verification_poll_falls_back_to_a_full_poll_when_it_cannot_judge() -> None:
+    argv = ("crm_resource", "--cleanup", "--resource", APP, "--node", "ha-0")
+    # the DC's own view has no quorum: only a full poll (every node's view) may verify
+    no_quorum = Frame(crm=crm_bytes("healthy", **{'with_quorum="true"': 'with_quorum="false"'}))
+    cluster = FakeCluster(FAILED_MONITOR)
+    cluster.on(argv, no_quorum)
+    result = await controller(cluster).cleanup_resource(APP, "ha-0", force=True)
+    assert result.ok, result.message
+    assert cluster.batches[-1] == ("ha-0", ("crm_mon",))  # tried, then not trusted
+    assert cluster.polls == 2
+    assert result.snapshot is not None
+    # the DC is a node this client has no session to: a full poll (of the nodes it knows)
+    cluster = FakeCluster(FAILED_MONITOR)
+    del cluster.transport.sessions["ha-0"]
+    cluster.on(argv, HEALTHY)
+    result = await controller(cluster).cleanup_resource(APP, "ha-0")
+    assert result.ok, result.message
+    assert {node for node, _ in cluster.batches} == {"ha-1"}
+    assert cluster.polls == 2
+    assert result.snapshot is not None
+
+
 async def test_cleanup_times_out_while_failures_stay() -> None:
     cluster = FakeCluster(FAILED_MONITOR)
     result = await controller(cluster, settle_timeout=0.02).cleanup_resource(APP)
@@ -688,6 +754,11 @@ async def test_clear_move_constraints() -> None:
     result = await controller(cluster).clear_move_constraints(APP)
     assert result.ok, result.message
     assert cluster.argvs == [CLEAR]
+    # settling is the constraint gone from the CIB (with an idle DC); so is the verification
+    assert {names for _, names in cluster.batches} == {
+        ("crm_mon", "cib_constraints", "dc_state"),
+        ("crm_mon", "cib_constraints"),
+    }
     assert result.new_location == "ha-1"
     assert result.constraint_left is False
 
@@ -702,6 +773,10 @@ async def test_light_poll_falls_back_to_another_node_and_survives_errors() -> No
     result = await controller(cluster).standby_node("ha-1")
     assert result.ok, result.message
     assert [n for n, _ in cluster.batches][:2] == ["ha-0", "ha-1"]
+    # the DC (ha-0) does not answer the verification poll either: a full poll verifies
+    assert cluster.batches[-1] == ("ha-0", ("crm_mon",))
+    assert cluster.polls == 2
+    assert result.snapshot is not None
     # every light poll fails: the settle times out, the full poll still reports
     cluster = FakeCluster(HEALTHY)
     cluster.batch_errors = {n: ParseError("garbage", command="batch") for n in cluster.nodes}
@@ -822,7 +897,7 @@ async def test_verification_without_a_cluster_view_or_drbd_on_the_target() -> No
     # the move arrives, then every node stops answering before the full poll
     cluster = FakeCluster(HEALTHY)
     cluster.on(MOVE, MOVED_WITH_CONSTRAINT)
-    cluster.on(CLEAR, MOVED, Frame(crm=crm_bytes("stack-down"), constraints="healthy"))
+    cluster.on(CLEAR, Frame(crm=crm_bytes("stack-down"), constraints="healthy"))
     result = await controller(cluster).failover()
     assert result.code is ResultCode.VERIFY_FAILED
     assert "no node reports a running cluster" in result.message
@@ -830,7 +905,7 @@ async def test_verification_without_a_cluster_view_or_drbd_on_the_target() -> No
     cluster = FakeCluster(HEALTHY)
     gone = Frame(crm="move", drbd={"ha-0": drbd_swapped("healthy-secondary"), "ha-1": b"[\n]\n"})
     cluster.on(MOVE, MOVED_WITH_CONSTRAINT)
-    cluster.on(CLEAR, MOVED, gone)
+    cluster.on(CLEAR, gone)
     result = await controller(cluster).failover()
     assert "DRBD home-assistant is down on ha-1, not Primary" in result.message
     # no DRBD facts from the target at all: nothing to say about DRBD
@@ -867,3 +942,40 @@ def test_drbd_promotion_check_skips_nodes_without_drbd_facts() -> None:
     assert _drbd_not_promoted(None, after, "ha-1") == []
     before = snapshot(report("ha-0", drbd=None), report("ha-1", drbd="healthy-secondary"))
     assert _drbd_not_promoted(before, after, "ha-1") == []
+
+
+def close_after_sending(cluster: FakeCluster) -> None:
+    """Our client is closed as soon as a command was sent (Home Assistant stops)."""
+    closed = ClusterConnectionError("ha-0 (192.0.2.10:22): the session is closed")
+
+    def command(node: str, argv: tuple[str, ...], timeout: float | None) -> CommandResult:
+        result = FakeCluster.command(cluster, node, argv, timeout)
+        cluster.transport.closed = True
+        cluster.batch_errors = dict.fromkeys(cluster.nodes, closed)
+        return result
+
+    cluster.command = command  # type: ignore[method-assign]
+
+
+async def test_send_only_accepted_by_exit_status_when_our_client_closes() -> None:
+    """A self-move: the cluster stops Home Assistant right after the move, which closes our
+    client before a light poll could read the constraint back. The move's exit status 0 (the
+    CIB took it) is the acceptance; the wait ends at once instead of running out."""
+    cluster = FakeCluster(HEALTHY)
+    close_after_sending(cluster)
+    started = time.monotonic()
+    result = await controller(cluster, accept_timeout=30).failover(wait=False)
+    assert time.monotonic() - started < 5
+    assert result.code is ResultCode.ACCEPTED, result.message
+    assert result.details["accepted_by"] == "exit_status"
+    assert result.pending is not None
+    # a detached restart's exit 0 says only "started": not accepted that way
+    cluster = FakeCluster(HEALTHY)
+    close_after_sending(cluster)
+    result = await controller(cluster, accept_timeout=30).restart_resource(
+        "p_fs_home-assistant", wait=False
+    )
+    assert result.code is ResultCode.NOT_ACCEPTED
+    assert cluster.argvs == [
+        detached(("crm_resource", "--resource", "p_fs_home-assistant", "--restart"))
+    ]

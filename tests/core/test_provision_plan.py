@@ -12,6 +12,7 @@ from pathlib import Path
 from provision_fake import EMPTY_CIB, FakeCluster, result, two_nodes
 import pytest
 
+from hacluster.commands import CommandResult
 from hacluster.errors import ClusterConnectionError, PermissionDeniedError
 from hacluster.provision import load_config_file
 from hacluster.provision.checks import (
@@ -21,6 +22,7 @@ from hacluster.provision.checks import (
     DiskFacts,
     DiskState,
     Level,
+    MetaDataDump,
     corosync_cluster_name,
     node_checks,
     parse_dump_md,
@@ -409,15 +411,114 @@ async def test_without_dpkg_packages_are_not_checked() -> None:
     assert check(plan, "packages").level is Level.WARN
 
 
+DRBDMETA = ROOT / "tests" / "lab" / "fixtures" / "drbdmeta"  # real drbdmeta 9.22 outputs
+
+
+def _recorded(case: str) -> CommandResult:
+    """A ``dump-md`` result recorded from Debian's drbdmeta 9.22 (tests/lab/fixtures)."""
+    return result(
+        ("drbdmeta", "0", "v09", "/dev/vdb", "internal", "dump-md"),
+        int((DRBDMETA / f"{case}.rc").read_text()),
+        (DRBDMETA / f"{case}.out").read_text(),
+        (DRBDMETA / f"{case}.err").read_text(),
+    )
+
+
 def test_parse_dump_md() -> None:
     argv = ("drbdmeta",)
-    assert parse_dump_md(None) == (None, None)
-    assert parse_dump_md(result(argv, 0, "# DRBD meta data dump\nnode-id 1;\n")) == (True, 1)
-    assert parse_dump_md(result(argv, 0, "# DRBD meta data dump\n")) == (True, None)
-    assert parse_dump_md(result(argv, 255, err="No valid meta data found\n")) == (False, None)
-    unclean = 'Found meta data is "unclean", please apply-al first\n'
-    assert parse_dump_md(result(argv, 255, err=unclean)) == (True, None)
-    assert parse_dump_md(result(argv, 20, err="cannot open /dev/sdb")) == (None, None)
+    assert parse_dump_md(None) == MetaDataDump(present=None)
+    fresh = parse_dump_md(_recorded("fresh"))
+    assert fresh == MetaDataDump(
+        present=True, node_id=-1, current_uuid=4, flags=0x80, max_peers=1, la_size_sect=0
+    )
+    assert fresh.fresh
+    attached = parse_dump_md(_recorded("attached"))
+    assert (attached.node_id, attached.current_uuid, attached.flags) == (
+        1,
+        0x6E1F2C1A9B3D4F50,
+        0x91,
+    )
+    assert (attached.max_peers, attached.la_size_sect, attached.fresh) == (1, 524200, False)
+    three = parse_dump_md(_recorded("three-nodes"))  # peer flags are indented: not read
+    assert (three.node_id, three.flags, three.max_peers) == (2, 0x91, 2)
+    assert parse_dump_md(_recorded("no-md")) == MetaDataDump(present=False)
+    unclean = parse_dump_md(_recorded("unclean"))
+    assert unclean == MetaDataDump(present=True, unclean=True)
+    assert not unclean.fresh
+    assert parse_dump_md(_recorded("busy")) == MetaDataDump(present=None)
+    assert parse_dump_md(result(argv, 0, "# DRBD meta data dump\n")) == MetaDataDump(present=True)
+    assert parse_dump_md(result(argv, 20, err="USAGE: drbdmeta")) == MetaDataDump(present=None)
+
+
+async def test_new_meta_data_of_an_interrupted_apply_is_kept_and_initialised() -> None:
+    """create-md ran (node id -1, just-created UUID), nothing else: no create-md, no wipe."""
+    cluster = bare(dump_md="real", metadata=True)
+    for node in cluster.nodes.values():
+        node.md_node, node.md_uuid, node.md_consistent = -1, 4, False
+    plan = await plan_of(cluster)
+    assert [disk(plan, i).state for i in (0, 1)] == [DiskState.NEW_DRBD] * 2
+    assert disk(plan, 0).md_fresh
+    assert disk(plan, 0).to_dict()["md_fresh"] is True
+    assert "new DRBD meta data (created, never attached)" in check(plan, "disk").message
+    assert plan.permissions == ()
+    assert "create_md" not in kinds(plan)
+    assert kinds(plan)[2:7] == ["drbd_up", "wait_drbd", "initial_sync", "mkfs", "drbd_down"]
+
+
+async def test_new_meta_data_on_one_disk_and_an_empty_other() -> None:
+    cluster = bare(dump_md="real")
+    node = cluster["ha-0"]
+    node.metadata, node.md_node, node.md_uuid, node.md_consistent = True, -1, 4, False
+    plan = await plan_of(cluster)
+    assert [disk(plan, i).state for i in (0, 1)] == [DiskState.NEW_DRBD, DiskState.EMPTY]
+    create = next(s for s in plan.steps if s.kind == "create_md")
+    assert create.nodes == ("ha-1",)
+    assert "mkfs" in kinds(plan)
+
+
+async def test_our_meta_data_without_data_is_still_a_new_resource() -> None:
+    """Attached once (node id written) but never synced or written: still initialised."""
+    cluster = bare(dump_md="real", metadata=True)
+    for node in cluster.nodes.values():
+        node.md_uuid, node.md_consistent = 4, False
+    plan = await plan_of(cluster)
+    assert [disk(plan, i).state for i in (0, 1)] == [DiskState.OURS] * 2
+    assert "(no data written yet)" in check(plan, "disk").message
+    assert "initial_sync" in kinds(plan)
+    assert "create_md" not in kinds(plan)
+
+
+async def test_unattached_meta_data_that_held_data_is_kept_unknown() -> None:
+    """Node id -1 but not the just-created UUID: whose it is cannot be told; kept, warned."""
+    cluster = bare(dump_md="real", metadata=True)
+    cluster["ha-0"].md_node = -1
+    plan = await plan_of(cluster)
+    assert disk(plan, 0).state is DiskState.DRBD
+    assert check(plan, "disk").level is Level.WARN
+    assert "mkfs" not in kinds(plan)
+
+
+async def test_unclean_meta_data_is_kept_unknown() -> None:
+    cluster = bare(dump_md="real", metadata=True)
+    cluster["ha-0"].fail[("drbdmeta",)] = _recorded("unclean")
+    plan = await plan_of(cluster)
+    assert disk(plan, 0).state is DiskState.DRBD
+    assert "activity log was not applied" in disk(plan, 0).detail
+    assert plan.permissions == ()
+
+
+async def test_plan_after_apply_steps_follows_the_meta_data() -> None:
+    """The fake's drbdmeta follows create-md (-1), up (node id) and the initial sync."""
+    cluster = bare(dump_md="real")
+    node = cluster["ha-0"]
+    args = ("drbdmeta", "0", "v09", "/dev/sdb", "internal", "dump-md")
+    await node.run(("drbdadm", "create-md", "home-assistant"))
+    assert parse_dump_md(await node.run(args)).node_id == -1
+    await node.run(("drbdadm", "up", "home-assistant"))
+    assert parse_dump_md(await node.run(args)).node_id == 0
+    assert parse_dump_md(await node.run(args)).fresh
+    await node.run(("drbdadm", "new-current-uuid", "--clear-bitmap", "home-assistant"))
+    assert not parse_dump_md(await node.run(args)).fresh
 
 
 def test_corosync_cluster_name() -> None:

@@ -107,8 +107,7 @@ def test_reference_cib_holds_the_reference_setup() -> None:
         "order o_drbd_before_home-assistant Mandatory: ms_drbd_home-assistant:promote "
         "g_home-assistant:start",
         "property cib-bootstrap-options: stonith-enabled=false",
-        "rsc_defaults rsc-options: resource-stickiness=100",
-    ]
+    ]  # no rsc_defaults: the stickiness of lab-cluster.yaml is not the how-to's
     xml = (FIXTURES / "reference" / "cib.xml").read_text()
     for snapshot in (text, xml):
         assert "maintenance-mode" not in snapshot  # provisioning switches it, never leaves it

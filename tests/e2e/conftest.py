@@ -270,14 +270,40 @@ def _lab_sockets() -> None:
     pytest_socket.socket_allow_hosts(LAB_HOSTS, allow_unix_socket=True)
 
 
+# The tests that need the lab in another shape (Home Assistant as the application, three nodes,
+# bare nodes) are marked ``lab_shape(...)`` and run after the others, grouped by shape: the lab is
+# rebuilt once per shape instead of there and back around each of them (they do not restore the
+# default shape; the next test that needs it rebuilds it, and so does the end of the session).
+SHAPE_ORDER = {"cluster": 0, "hass": 1, "three": 2, "bare": 3}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Default-shape tests first, then one group per shape (stable within each group).
+
+    A hook of this conftest sees every collected item (browser and lab tests too).
+    """
+
+    def rank(item: pytest.Item) -> int:
+        marker = item.get_closest_marker("lab_shape")
+        return SHAPE_ORDER[marker.args[0]] if marker is not None else 0
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
-def lab() -> Lab:
-    """The default lab, up and described (once per session and worker)."""
+def lab() -> Iterator[Lab]:
+    """The default lab, up and described (once per session and worker); the default shape is
+    put back at the end of the session."""
     why = lab_why_not()
     if why:
         pytest.skip(f"e2e tests skipped: {why}")
     with e2e_lock():
-        return ensure_lab()
+        described = ensure_lab()
+    yield described
+    with e2e_lock():
+        env = json.loads(run_lab("env", "--json").stdout)
+        if (env["HALAB_UP"], env["HALAB_MODE"], env["HALAB_NODE_COUNT"]) != ("1", "cluster", "2"):
+            ensure_lab()
 
 
 def ensure_healthy(*, mode: str = "cluster", nodes: int = 2) -> Lab:

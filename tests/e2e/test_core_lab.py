@@ -8,7 +8,7 @@ inside it). Each test holds the lab (``healthy_lab``) and leaves it healthy, res
 
 Waits are polling loops with deadlines (``helpers_core.poll_until``); the seconds each change
 took to become visible are printed (``pytest -s``). ``scripts/bench lab`` prints the same
-numbers with more runs (``scripts/bench.d/core_visibility.py``).
+numbers with more runs (its ``core`` section; ``scripts/bench lab core`` alone).
 """
 
 from __future__ import annotations
@@ -584,13 +584,6 @@ def _disk_failed(node: str, peer: str, snap: ClusterSnapshot) -> list[str]:
     return unmet
 
 
-@pytest.mark.xfail(
-    reason=(
-        "failed once in the full e2e run of 2026-11-28 while it was still being changed; "
-        "not yet shown stable (closing note of issue 3)"
-    ),
-    strict=False,
-)
 async def test_fail_disk_then_repair(healthy_lab: Lab) -> None:
     """A failed backing disk: Failed then Diskless (not a client); repair resyncs to UpToDate."""
     lab = healthy_lab
@@ -641,8 +634,8 @@ async def test_fail_disk_then_repair(healthy_lab: Lab) -> None:
         )
         _report(f"repair-disk {node}: resynced, UpToDate", back.seconds, back.polls)
         log = kernel_lines(await client.transport.session(node).run(["dmesg"]))[before:]
-        assert first_index(log, "-> SyncTarget )") >= 0, log
-        assert first_index(log, "Resync done") >= 0, log
+        assert first_index(log, "-> SyncTarget )") >= 0, "\n".join(log)
+        assert first_index(log, "Resync done") >= 0, "\n".join(log)
 
 
 # --------------------------------------------------------------------------------------------
@@ -757,6 +750,7 @@ def _has_marker(value: str, answer: Any) -> bool:
     return any(s.get("state") == value for group in answer for s in group)
 
 
+@pytest.mark.lab_shape("hass")
 async def test_home_assistant_fails_over_with_its_history(lab: Lab) -> None:
     """HA answers on the VIP; after a standby failover it answers from the other node, with
     the state written before the failover in its recorder history."""

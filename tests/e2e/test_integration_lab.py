@@ -20,20 +20,12 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the rootdir
     sys.path.insert(0, str(REPO))
 
+from helpers_ha import lab_entry
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_SCAN_INTERVAL, CONF_USERNAME
+from homeassistant.const import CONF_SCAN_INTERVAL
 from homeassistant.core import Event, HomeAssistant, callback
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.pacemaker_drbd.const import (
-    CONF_CLUSTER_NAME,
-    CONF_NODES,
-    CONF_PRIVATE_KEY,
-    CONF_USE_SUDO,
-    DOMAIN,
-    EVENT_FAILOVER,
-)
-from custom_components.pacemaker_drbd.entry_data import cluster_unique_id, node_data
+from custom_components.pacemaker_drbd.const import EVENT_FAILOVER
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -43,27 +35,6 @@ pytestmark = pytest.mark.e2e
 SCAN_INTERVAL = 5
 #: what one poll of every node may take on top of the interval (SSH round trips, crm_mon)
 POLL_ALLOWANCE = 3.0
-
-
-def _entry(lab: Lab) -> MockConfigEntry:
-    ids = {name: str(index + 1) for index, name in enumerate(lab.nodes)}
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=lab.env["HALAB_CLUSTER_NAME"],
-        unique_id=cluster_unique_id(
-            lab.env["HALAB_CLUSTER_NAME"], [(ids[n], n) for n in lab.nodes]
-        ),
-        data={
-            CONF_NODES: [
-                node_data(n, lab.addresses[n], lab.ssh_port, lab.host_keys[n]) for n in lab.nodes
-            ],
-            CONF_USERNAME: lab.ssh_user,
-            CONF_PRIVATE_KEY: lab.client_key,
-            CONF_USE_SUDO: False,
-            CONF_CLUSTER_NAME: lab.env["HALAB_CLUSTER_NAME"],
-        },
-        options={CONF_SCAN_INTERVAL: SCAN_INTERVAL},
-    )
 
 
 async def _wait_for(hass: HomeAssistant, check: Any, *, timeout: float, what: str) -> float:
@@ -88,7 +59,7 @@ async def test_active_node_follows_standby(
     lab = healthy_lab
     src = lab.group_node()
     dst = lab.other(src)
-    entry = _entry(lab)
+    entry = lab_entry(lab, options={CONF_SCAN_INTERVAL: SCAN_INTERVAL})
     entry.add_to_hass(hass)
     failovers: list[dict[str, Any]] = []
 

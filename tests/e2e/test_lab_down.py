@@ -49,67 +49,67 @@ def leftovers(state: Path, old_pids: list[int]) -> list[str]:
     return found
 
 
+@pytest.mark.lab_shape("bare")
 def test_down_leaves_nothing_then_bare(lab: Lab) -> None:
-    """down removes netns, links, loops, mounts, processes and state; keys stay; --bare works."""
+    """down removes netns, links, loops, mounts, processes and state; keys stay; --bare works.
+
+    It leaves the lab down: the next test brings up the shape it needs (conftest SHAPE_ORDER)."""
     state = Path(lab.env["HALAB_STATE"])
     run_lab = lab.run
     with lab.exclusive():
-        try:
-            pids = [int(p) for n in lab.nodes for p in run_lab("pids", n).stdout.split()]
-            assert len(pids) > 10  # init, sshd, corosync, pacemaker daemons, ... per node
-            run_lab("down")
-            assert leftovers(state, pids) == []
-            assert lab.client_key_path.exists()  # keys are kept (down --purge removes them)
+        pids = [int(p) for n in lab.nodes for p in run_lab("pids", n).stdout.split()]
+        assert len(pids) > 10  # init, sshd, corosync, pacemaker daemons, ... per node
+        run_lab("down")
+        assert leftovers(state, pids) == []
+        assert lab.client_key_path.exists()  # keys are kept (down --purge removes them)
 
-            # a bare lab: sshd and the packages, no cluster, no DRBD configuration
-            run_lab("up", "--bare")
-            bare = type(lab).load()
-            assert bare.mode == "bare"
-            assert bare.host_keys == lab.host_keys  # host keys survive down/up
-            for node in bare.nodes:
-                assert bare.ssh(node, "hostname").stdout.strip() == node
-                probe = bare.ssh(
-                    node,
-                    "test -e /etc/corosync/corosync.conf || echo no-corosync;"
-                    " test -e /etc/drbd.d/home-assistant.res || echo no-res;"
-                    " test -b /dev/vdb && echo vdb; pidof corosync || echo no-stack",
-                )
-                assert probe.stdout.split() == ["no-corosync", "no-res", "vdb", "no-stack"]
-            # another shape needs an explicit down
+        # a bare lab: sshd and the packages, no cluster, no DRBD configuration
+        run_lab("up", "--bare")
+        bare = type(lab).load()
+        assert bare.mode == "bare"
+        assert bare.host_keys == lab.host_keys  # host keys survive down/up
+        for node in bare.nodes:
+            assert bare.ssh(node, "hostname").stdout.strip() == node
+            probe = bare.ssh(
+                node,
+                "test -e /etc/corosync/corosync.conf || echo no-corosync;"
+                " test -e /etc/drbd.d/home-assistant.res || echo no-res;"
+                " test -b /dev/vdb && echo vdb; pidof corosync || echo no-stack",
+            )
+            assert probe.stdout.split() == ["no-corosync", "no-res", "vdb", "no-stack"]
+        # another shape needs an explicit down
+        refused = run_lab("up", check=False)
+        assert refused.returncode != 0
+        assert "run 'scripts/lab down' first" in refused.stderr
+        bare_pids = [int(p) for n in bare.nodes for p in run_lab("pids", n).stdout.split()]
+        run_lab("down")
+        assert leftovers(state, bare_pids) == []
+
+        # the lab refuses to touch 198.18.0.0/24 when something else uses it
+        subprocess.run(
+            [
+                "ip",
+                "link",
+                "add",
+                "halab-probe0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "halab-probe1",
+            ],
+            check=True,
+        )
+        try:
+            subprocess.run(
+                ["ip", "addr", "add", "198.18.0.99/24", "dev", "halab-probe0"], check=True
+            )
             refused = run_lab("up", check=False)
             assert refused.returncode != 0
-            assert "run 'scripts/lab down' first" in refused.stderr
-            bare_pids = [int(p) for n in bare.nodes for p in run_lab("pids", n).stdout.split()]
-            run_lab("down")
-            assert leftovers(state, bare_pids) == []
-
-            # the lab refuses to touch 198.18.0.0/24 when something else uses it
-            subprocess.run(
-                [
-                    "ip",
-                    "link",
-                    "add",
-                    "halab-probe0",
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    "halab-probe1",
-                ],
-                check=True,
-            )
-            try:
-                subprocess.run(
-                    ["ip", "addr", "add", "198.18.0.99/24", "dev", "halab-probe0"], check=True
-                )
-                refused = run_lab("up", check=False)
-                assert refused.returncode != 0
-                assert "198.18.0.0/24 is already used" in refused.stderr
-                assert not state.exists()
-            finally:
-                subprocess.run(["ip", "link", "del", "halab-probe0"], check=True)
+            assert "198.18.0.0/24 is already used" in refused.stderr
+            assert not state.exists()
         finally:
-            lab.rebuild()
+            subprocess.run(["ip", "link", "del", "halab-probe0"], check=True)
 
 
 def test_refuses_without_root(lab: Lab) -> None:

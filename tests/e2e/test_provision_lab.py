@@ -1,7 +1,7 @@
 """``hacluster provision`` on the lab: from bare nodes to a running cluster, and back to normal.
 
 The module holds the e2e lock for all its tests (they share one lab in ``--bare`` mode, in
-order) and rebuilds the normal lab afterwards, so other e2e tests are not disturbed:
+order); marked ``lab_shape("bare")``, it runs after the tests that need the normal lab:
 
 1. ``apply`` with the lab's example file builds a healthy cluster that the core's
    ``ClusterClient`` (what the integration uses) reads: the application runs, DRBD is
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from conftest import Lab
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.lab_shape("bare")]
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "scripts" / "examples" / "lab-cluster.yaml"
@@ -41,9 +41,8 @@ IP_NVPAIR = "p_ip_home-assistant-instance_attributes-ip"
 
 
 def description(tmp: Path, *, vip: str = "198.18.0.10") -> Path:
-    """The lab's example file, for this checkout (appd.py path) and with ``vip``."""
-    text = EXAMPLE.read_text()
-    text = re.sub(r"daemon: \S+", f"daemon: {REPO / 'lab' / 'app' / 'appd.py'}", text)
+    """The lab's example file with ``vip``, written to ``tmp`` (its key paths made absolute)."""
+    text = EXAMPLE.read_text().replace("../../lab/keys/", f"{REPO / 'lab' / 'keys'}/")
     text = text.replace("address: 198.18.0.10", f"address: {vip}")
     path = tmp / f"cluster-{vip}.yaml"
     path.write_text(text)
@@ -126,12 +125,10 @@ def assert_healthy(snap: ClusterSnapshot) -> str:
 
 @pytest.fixture(scope="module")
 def bare_lab(lab: Lab) -> Iterator[Lab]:
-    """The lab in --bare mode, reserved for this module; the normal lab again afterwards."""
+    """The lab in --bare mode, reserved for this module (left in the shape the last test made:
+    the next test that needs the default lab rebuilds it, see SHAPE_ORDER in conftest)."""
     with lab.exclusive():
-        try:
-            yield lab.rebuild(mode="bare")
-        finally:
-            lab.rebuild(mode="cluster")
+        yield lab.rebuild(mode="bare")
 
 
 async def test_apply_builds_a_healthy_cluster(bare_lab: Lab, tmp_path: Path) -> None:
@@ -197,6 +194,8 @@ async def test_disk_with_a_filesystem_needs_wipe_disk(bare_lab: Lab, tmp_path: P
     assert plan.returncode == 13, plan.stdout + plan.stderr
     assert "/dev/vdb: holds ext4" in plan.stdout
     assert "needs --wipe-disk ha-1:/dev/vdb" in plan.stdout
+    # ha-0's disk: drbdmeta dump-md answered "No valid meta data found" (checked, not skipped)
+    assert re.search(r"/dev/vdb: empty, \d+ MiB \(no signature found\)\n", plan.stdout), plan.stdout
     refused = provision("apply", "--wipe-disk", "ha-0:/dev/vdb", config=config)
     assert refused.returncode == 13
     assert "to allow them, add: --wipe-disk ha-1:/dev/vdb" in refused.stderr
@@ -208,4 +207,21 @@ async def test_disk_with_a_filesystem_needs_wipe_disk(bare_lab: Lab, tmp_path: P
         ).returncode
     out = ok(provision("apply", "--wipe-disk", "ha-1:/dev/vdb", config=config))
     assert "wipe ha-1:/dev/vdb" in out
+    assert_healthy(await snapshot(bare_lab))
+
+
+async def test_meta_data_of_an_interrupted_apply_is_reused(bare_lab: Lab, tmp_path: Path) -> None:
+    """create-md ran on both disks, nothing else: the plan keeps that meta data, no --wipe-disk."""
+    bare_lab.run("down")
+    bare_lab.rebuild(mode="bare")
+    for node in bare_lab.nodes:
+        bare_lab.exec(node, "drbdmeta", "0", "v09", "/dev/vdb", "internal", "create-md", "1")
+        dump = bare_lab.exec(node, "drbdmeta", "0", "v09", "/dev/vdb", "internal", "dump-md")
+        assert "\nnode-id -1;\ncurrent-uuid 0x0000000000000004;\n" in dump.stdout
+    config = description(tmp_path)
+    plan = ok(provision("plan", config=config))
+    assert plan.count("/dev/vdb: holds new DRBD meta data (created, never attached)") == 2, plan
+    assert "--wipe-disk" not in plan
+    assert "create DRBD meta data" not in plan
+    ok(provision("apply", config=config))
     assert_healthy(await snapshot(bare_lab))

@@ -275,6 +275,7 @@ def cluster() -> Iterator[FakeCluster]:
         client.poll = AsyncMock(side_effect=fake.poll)
         client.close = AsyncMock()
         client.transport.session = MagicMock(return_value=fake.session)
+        client.transport.closed = False
         fake.clients.append(client)
         return client
 

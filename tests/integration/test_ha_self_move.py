@@ -111,18 +111,23 @@ def _stored(hass_storage: dict[str, Any]) -> list[dict[str, Any]]:
     return list(hass_storage.get(KEY, {}).get("data", {}).get("actions", []))
 
 
+def _failover_pending(sent_at: float | None = None) -> PendingAction:
+    """A failover of the application from ha-0 to ha-1, sent on ha-0."""
+    return PendingAction(
+        request={"action": "failover", "target": None, "wait": False, "force": False},
+        application="g_home-assistant",
+        source="ha-0",
+        target="ha-1",
+        command_node="ha-0",
+        sent_at=time.time() if sent_at is None else sent_at,
+    )
+
+
 def _pending_failover(*, sent_ago: float = 5.0) -> dict[str, Any]:
     sent = time.time() - sent_ago
     record = PendingRecord(
         id="a" * 32,
-        pending=PendingAction(
-            request={"action": "failover", "target": None, "wait": False, "force": False},
-            application="g_home-assistant",
-            source="ha-0",
-            target="ha-1",
-            command_node="ha-0",
-            sent_at=sent,
-        ),
+        pending=_failover_pending(sent),
         state="accepted",
         node="ha-0",
         recorded_at=sent,
@@ -263,14 +268,7 @@ async def test_self_move_recorded_before_sending_and_reported_after_restart(
     await _setup(hass, mock_config_entry)
     events = async_capture_events(hass, EVENT_ACTION_COMPLETED)
     seen_before_send: list[list[dict[str, Any]]] = []
-    pending = PendingAction(
-        request={"action": "failover", "target": None, "wait": False, "force": False},
-        application="g_home-assistant",
-        source="ha-0",
-        target="ha-1",
-        command_node="ha-0",
-        sent_at=time.time(),
-    )
+    pending = _failover_pending()
 
     async def execute(request: Any, **_: Any) -> Any:
         seen_before_send.append(_stored(hass_storage))
@@ -516,6 +514,45 @@ async def test_no_background_finish_while_stopping(
     finally:
         hass.set_state(CoreState.running)
     controller.complete.assert_not_called()
+    assert [r["state"] for r in _stored(hass_storage)] == ["sending"]
+
+
+@pytest.mark.usefixtures("self_hosted")
+async def test_accepted_while_stopping_skips_the_refresh(
+    hass_storage: dict[str, Any],
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    cluster: Any,
+    controller: MagicMock,
+) -> None:
+    """The cluster stops Home Assistant right after accepting the move: the answer goes out
+    without one more poll of the cluster, and the record stays for the next start."""
+    await _setup(hass, mock_config_entry)
+    pending = _failover_pending()
+
+    async def execute(*_: Any, **__: Any) -> Any:
+        hass.set_state(CoreState.stopping)
+        return result(code=ResultCode.ACCEPTED, pending=pending, new_location="ha-0")
+
+    controller.execute.side_effect = execute
+    polls = len(cluster.clients[-1].poll.await_args_list)
+    try:
+        response = await hass.services.async_call(
+            DOMAIN,
+            "failover",
+            {"config_entry_id": ENTRY_ID},
+            blocking=True,
+            return_response=True,
+        )
+    finally:
+        hass.set_state(CoreState.running)
+    assert response is not None
+    assert response["code"] == "accepted"
+    # one poll for the interlocks, none after acting
+    assert len(cluster.clients[-1].poll.await_args_list) == polls + 1
+    controller.complete.assert_not_called()
+    # on disk: the record written before sending (while stopping, Home Assistant keeps the
+    # "accepted" update for its final write); the next start finishes either state
     assert [r["state"] for r in _stored(hass_storage)] == ["sending"]
 
 

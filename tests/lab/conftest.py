@@ -1,11 +1,12 @@
-"""A minimal two-node harness for the DRBD simulator (``lab/drbd``).
+"""A minimal two- (or three-) node harness for the DRBD simulator (``lab/drbd``).
 
 Each "node" is a network namespace ``drbdsim-<tag>-a|b`` (joined by a veth pair whose both ends
-live inside the namespaces: 198.18.0.250/.251, nothing on the host bridge) plus a PID/mount/UTS
-namespace held by a small reaper PID 1, with a private ``/dev``, ``/run``, ``/tmp``, ``/mnt``,
-its own ``/etc/drbd.conf`` and a loop-backed ``/dev/vdb``. The simulator's programs are
-bind-mounted over ``/usr/sbin/drbdadm`` etc. like the lab does it. Everything created is removed
-at the end, also on failure; processes are signalled by PID only.
+live inside the namespaces: 198.18.0.250/.251, nothing on the host bridge; with three nodes
+``-a|b|c`` at .250-.252, each linked to a bridge in a namespace ``drbdsim-<tag>-hub``) plus a
+PID/mount/UTS namespace held by a small reaper PID 1, with a private ``/dev``, ``/run``,
+``/tmp``, ``/mnt``, its own ``/etc/drbd.conf`` and a loop-backed ``/dev/vdb``. The simulator's
+programs are bind-mounted over ``/usr/sbin/drbdadm`` etc. like the lab does it. Everything
+created is removed at the end, also on failure; processes are signalled by PID only.
 """
 
 from __future__ import annotations
@@ -37,32 +38,31 @@ REAPER = (
     "    except ChildProcessError:\n"
     "        time.sleep(0.2)\n"
 )
-CONFIG = """resource home-assistant {{
+CONFIG_HEAD = """resource home-assistant {
     device /dev/drbd0;
     disk /dev/vdb;
     meta-disk internal;
-    net {{
+    net {
         protocol C;
         ping-int 1;
         connect-int 1;
-    }}
-    handlers {{
+    }
+    handlers {
         split-brain "echo split-brain $DRBD_RESOURCE $DRBD_PEER >> /run/halab/host/helpers";
         initial-split-brain "echo initial-split-brain >> /run/halab/host/helpers";
-    }}
-    on {a} {{
-        address 198.18.0.250:7788;
-        node-id 0;
-    }}
-    on {b} {{
-        address 198.18.0.251:7788;
-        node-id 1;
-    }}
-    connection-mesh {{
-        hosts {a} {b};
-    }}
-}}
+    }
 """
+LETTERS = "abc"
+
+
+def config(nodes: list[tuple[str, str]]) -> str:
+    """The resource file for nodes given as (hostname, address), node-ids in order."""
+    hosts = "".join(
+        f"    on {name} {{\n        address {addr}:7788;\n        node-id {i};\n    }}\n"
+        for i, (name, addr) in enumerate(nodes)
+    )
+    names = " ".join(name for name, _ in nodes)
+    return f"{CONFIG_HEAD}{hosts}    connection-mesh {{\n        hosts {names};\n    }}\n}}\n"
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -323,61 +323,78 @@ exec {PY} -c '{REAPER}'
         """The peer disk state."""
         return str(self.pd()["peer-disk-state"])
 
+    def peers(self) -> dict[str, tuple[str, str, str]]:
+        """Every connection: peer name -> (connection, peer-disk, replication) state."""
+        out = {}
+        for conn in self.status()["connections"]:
+            pd = conn["peer_devices"][0]
+            out[str(conn["name"])] = (
+                str(conn["connection-state"]),
+                str(pd["peer-disk-state"]),
+                str(pd["replication-state"]),
+            )
+        return out
+
 
 class SimLab:
-    """Two nodes joined by a veth pair."""
+    """Two nodes joined by a veth pair, or three on a bridge (in a namespace of its own)."""
 
-    def __init__(self, env: dict[str, str] | None = None, size_mb: int = 64) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, size_mb: int = 64, count: int = 2
+    ) -> None:
         """Create namespaces, links, backing disks and configs (no node is booted)."""
+        assert count in (2, 3)
         self.tag = f"{os.getpid() % 100000:05d}{int(time.time() * 10) % 10}"
         self.dir = tempfile.mkdtemp(prefix="drbdsim-")
         self.env = dict(env or {})
         self.host_loops: list[str] = []
         self.nodes: list[Node] = []
-        images = []
-        for letter in ("a", "b"):
+        self.hub: str | None = None
+        for letter in LETTERS[:count]:
             img = Path(self.dir) / f"{letter}.img"
             with img.open("wb") as fh:
                 fh.truncate(size_mb << 20)
-            images.append(img)
-        for img in images:
             proc = run(["losetup", "--find", "--show", str(img)])
             assert proc.returncode == 0, proc.stderr
             dev = proc.stdout.strip()
             self.host_loops.append(dev)
             run(["blockdev", "--setrw", dev])  # a stale BLKROSET of an earlier user
-        self.a = Node(self, "a", "198.18.0.250", self.host_loops[0])
-        self.b = Node(self, "b", "198.18.0.251", self.host_loops[1])
-        self.nodes = [self.a, self.b]
+            self.nodes.append(Node(self, letter, f"198.18.0.{250 + len(self.nodes)}", dev))
+        self.a, self.b = self.nodes[0], self.nodes[1]
         for node in self.nodes:
             proc = run(["ip", "netns", "add", node.netns])
             assert proc.returncode == 0, proc.stderr
-        proc = run(
-            [
-                "ip",
-                "link",
-                "add",
-                self.a.veth,
-                "netns",
-                self.a.netns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                self.b.veth,
-                "netns",
-                self.b.netns,
-            ]
-        )
-        assert proc.returncode == 0, proc.stderr
+        if count == 2:
+            self._link(self.a.veth, self.a.netns, self.b.veth, self.b.netns)
+        else:
+            self.hub = f"drbdsim-{self.tag}-hub"
+            proc = run(["ip", "netns", "add", self.hub])
+            assert proc.returncode == 0, proc.stderr
+            hub = ["ip", "-n", self.hub]
+            run([*hub, "link", "add", "br0", "type", "bridge", "stp_state", "0"])
+            run([*hub, "link", "set", "br0", "up"])
+            for node in self.nodes:
+                port = f"{node.veth}h"
+                self._link(node.veth, node.netns, port, self.hub)
+                run([*hub, "link", "set", port, "master", "br0", "up"])
+        text = config([(n.hostname, n.addr) for n in self.nodes])
         for node in self.nodes:
             ns = ["ip", "-n", node.netns]
             run([*ns, "link", "set", "lo", "up"])
             run([*ns, "addr", "add", f"{node.addr}/24", "dev", node.veth])
             run([*ns, "link", "set", node.veth, "up"])
-            (node.dir / "drbd.d" / f"{RES}.res").write_text(
-                CONFIG.format(a=self.a.hostname, b=self.b.hostname)
-            )
+            (node.dir / "drbd.d" / f"{RES}.res").write_text(text)
+
+    @staticmethod
+    def _link(name: str, netns: str, peer: str, peer_netns: str) -> None:
+        """A veth pair with one end in each namespace."""
+        proc = run(
+            [
+                *("ip", "link", "add", name, "netns", netns, "type", "veth"),
+                *("peer", "name", peer, "netns", peer_netns),
+            ]
+        )
+        assert proc.returncode == 0, proc.stderr
 
     wait_for = staticmethod(wait_for)
 
@@ -387,8 +404,8 @@ class SimLab:
             node.kill()
             time.sleep(0.1)
             node.cleanup_loops()
-        for node in self.nodes:
-            run(["ip", "netns", "del", node.netns])
+        for ns in [n.netns for n in self.nodes] + ([self.hub] if self.hub else []):
+            run(["ip", "netns", "del", ns])
         for dev in self.host_loops:
             for _ in range(20):
                 if run(["losetup", "-d", dev]).returncode == 0:
@@ -397,13 +414,13 @@ class SimLab:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def simlab() -> Iterator[SimLab]:
-    """Two booted nodes with meta data created (resource not up)."""
+@contextlib.contextmanager
+def booted(count: int) -> Iterator[SimLab]:
+    """``count`` booted nodes with meta data created (resource not up); removed afterwards."""
     why = lab_possible()
     if why:
         pytest.skip(f"drbdsim harness: {why}")
-    lab = SimLab()
+    lab = SimLab(count=count)
     try:
         for node in lab.nodes:
             node.boot()
@@ -411,6 +428,20 @@ def simlab() -> Iterator[SimLab]:
         yield lab
     finally:
         lab.close()
+
+
+@pytest.fixture
+def simlab() -> Iterator[SimLab]:
+    """Two booted nodes with meta data created (resource not up)."""
+    with booted(2) as lab:
+        yield lab
+
+
+@pytest.fixture
+def simlab3() -> Iterator[SimLab]:
+    """Three booted nodes (a full mesh on a bridge) with meta data created (resource not up)."""
+    with booted(3) as lab:
+        yield lab
 
 
 @pytest.fixture

@@ -190,6 +190,35 @@ def test_fail_disk_detaches_and_serves_through_the_peer(uplab: SimLab) -> None:
     assert a.sh("cat /mnt/data/f1 /mnt/data/f2", check=True).stdout.split() == ["before", "after"]
 
 
+def test_repair_without_writes_resyncs_in_drbds_order(uplab: SimLab) -> None:
+    """Nothing written while the Secondary's disk was failed: the re-attach still goes
+    WFBitMapT -> SyncTarget -> Resync done -> Established on the target, in that order (the
+    source, with no block to send, must not finish before the target has started)."""
+    a, b = uplab.a, uplab.b
+    a.sh(f"drbdadm primary {RES}", check=True)
+    for _ in range(3):  # the race it guards against showed up in about one run of four
+        start = len(b.sh("dmesg", check=True).stdout.splitlines())
+        (b.hostdir / "disk-failed").write_text("")
+        uplab.wait_for(lambda: b.disk_state() == "Diskless", timeout=10, what="detached")
+        uplab.wait_for(lambda: a.peer_disk() == "Diskless", timeout=5, what="a sees it")
+        (b.hostdir / "disk-failed").unlink()
+        b.sh(f"drbdadm adjust {RES}", check=True)
+        uplab.wait_for(lambda: b.disk_state() == "UpToDate", timeout=30, what="resynced")
+        log = b.sh("dmesg", check=True).stdout.splitlines()[start:]
+        steps = [
+            "repl( Established -> WFBitMapT )",
+            "helper command: /sbin/drbdadm before-resync-target exit code 0",
+            "repl( WFBitMapT -> SyncTarget )",
+            "Began resync as SyncTarget (will sync 0 KB [0 bits set]).",
+            "Resync done",
+            "disk( Inconsistent -> UpToDate )",
+            "repl( SyncTarget -> Established )",
+        ]
+        at = [next((i for i, line in enumerate(log) if step in line), -1) for step in steps]
+        assert -1 not in at, "\n".join(log)
+        assert at == sorted(at), "\n".join(log)
+
+
 def test_error_texts_exit_codes_and_outdated(uplab: SimLab) -> None:
     """drbdadm/drbdsetup failures print what drbd-utils prints; Outdated data is refused."""
     a, b = uplab.a, uplab.b

@@ -1,9 +1,10 @@
 """Poll a whole cluster: one SSH exec per node, all nodes at once, one snapshot out.
 
 ``ClusterClient.poll()`` runs :data:`commands.POLL_COMMANDS` on every node in a single exec
-each, parses what came back with the pure parsers and returns a frozen
-:class:`ClusterSnapshot`: every node's own report (reachable or not, its DRBD, quorum and link
-state) plus the cluster view from the best member (the DC's own view first).
+each (the commands of one exec run side by side: they only read), parses what came back with
+the pure parsers and returns a frozen :class:`ClusterSnapshot`: every node's own report
+(reachable or not, its DRBD, quorum and link state) plus the cluster view from the best member
+(the DC's own view first).
 """
 
 from __future__ import annotations
@@ -256,11 +257,17 @@ class ClusterClient:
         *,
         commands: Sequence[BatchCommand] = POLL_COMMANDS,
         transport: ClusterTransport | None = None,
+        parallel: bool = True,
         **session_options: Any,
     ) -> None:
-        """Create the client; nothing connects until the first poll."""
+        """Create the client; nothing connects until the first poll.
+
+        ``parallel`` (default): each node runs the poll's commands all at once (they only
+        read); pass False for custom ``commands`` that must run one after the other.
+        """
         self._endpoints = tuple(endpoints)
         self._commands = tuple(commands)
+        self._parallel = parallel
         self.transport = transport or ClusterTransport(
             self._endpoints, credentials, **session_options
         )
@@ -273,7 +280,7 @@ class ClusterClient:
     async def poll(self) -> ClusterSnapshot:
         """Poll every node at once and return the snapshot. Never raises for a single node."""
         started = time.monotonic()
-        outcomes = await self.transport.run_batch_all(self._commands)
+        outcomes = await self.transport.run_batch_all(self._commands, parallel=self._parallel)
         reports: list[NodeReport] = []
         for endpoint in self._endpoints:
             outcome = outcomes.get(endpoint.name)

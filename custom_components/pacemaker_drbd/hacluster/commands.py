@@ -17,7 +17,9 @@ that is fed to ``sh -s`` on the node's standard input (so the remote user's logi
 bash, dash, zsh or fish, only ever sees the two words ``sh -s``). The script runs each command
 with its own stdout, stderr and exit status captured in a private temporary directory, and
 prints them in length-prefixed frames whose marker lines contain a random per-call token.
-:func:`parse_batch_output` is the inverse.
+:func:`parse_batch_output` is the inverse. The commands run one after the other, or (for
+read-only batches such as a poll, ``parallel=True``) all at once, each in a background subshell
+with its own files, their frames printed in the batch's order once the last one has ended.
 """
 
 from __future__ import annotations
@@ -439,23 +441,23 @@ _RUN_FUNCTION: Final = r"""_hc_run() {
   "$@"
 }"""
 
-# _hc_emit NAME MAX: print the frames of the command that just ran.
+# _hc_emit NAME MAX: print the frames of the command that just ran (its files are $_hc_x.*).
 _EMIT_FUNCTION: Final = r"""_hc_emit() {
-  _hc_n=$(wc -c <"$_hc_d/o")
+  _hc_n=$(wc -c <"$_hc_x.o")
   _hc_n=$((_hc_n + 0))
   _hc_full=$_hc_n
   if [ -n "$2" ] && [ "$_hc_n" -gt "$2" ]; then
     _hc_n=$2
   fi
-  _hc_m=$(wc -c <"$_hc_d/e")
+  _hc_m=$(wc -c <"$_hc_x.e")
   _hc_m=$((_hc_m + 0))
   if [ "$_hc_m" -gt MAX_STDERR ]; then
     _hc_m=MAX_STDERR
   fi
   printf '%s OUT %s %s %s\n' "$_hc_tok" "$1" "$_hc_n" "$_hc_full"
-  head -c "$_hc_n" <"$_hc_d/o"
+  head -c "$_hc_n" <"$_hc_x.o"
   printf '\n%s ERR %s %s\n' "$_hc_tok" "$1" "$_hc_m"
-  head -c "$_hc_m" <"$_hc_d/e"
+  head -c "$_hc_m" <"$_hc_x.e"
   printf '\n%s RC %s %s %s %s %s\n' "$_hc_tok" "$1" "$_hc_rc" "$_hc_fb" "${_hc_t0:--}" \
     "${_hc_t1:--}"
 }""".replace("MAX_STDERR", str(MAX_STDERR_BYTES))
@@ -495,11 +497,12 @@ def _run_line(cmd: BatchCommand, argv: tuple[str, ...], *, sudo: bool) -> str:
     prefix, suffix = _stdin_redirect(cmd.stdin)
     return (
         f"{prefix}_hc_run {shlex.quote(timeout)} {use_sudo} {quote_argv(argv)}"
-        f'{suffix} >"$_hc_d/o" 2>"$_hc_d/e"'
+        f'{suffix} >"$_hc_x.o" 2>"$_hc_x.e"'
     )
 
 
-def _command_block(cmd: BatchCommand, *, sudo: bool) -> str:
+def _command_lines(cmd: BatchCommand, *, sudo: bool) -> list[str]:
+    """Run one command with its files at ``$_hc_x.*``, then print its frames."""
     lines = [
         "_hc_t0=$(date +%s.%N 2>/dev/null)",
         _run_line(cmd, cmd.argv, sudo=sudo),
@@ -518,14 +521,43 @@ def _command_block(cmd: BatchCommand, *, sudo: bool) -> str:
         ]
     if cmd.output_filter is not None:
         lines += [
-            f'{{ {_FILTER_SHELL[cmd.output_filter]}; }} <"$_hc_d/o" >"$_hc_d/f" 2>>"$_hc_d/e"',
-            'mv -f "$_hc_d/f" "$_hc_d/o"',
+            f'{{ {_FILTER_SHELL[cmd.output_filter]}; }} <"$_hc_x.o" >"$_hc_x.f" 2>>"$_hc_x.e"',
+            'mv -f "$_hc_x.f" "$_hc_x.o"',
         ]
     max_bytes = "" if cmd.max_bytes is None else str(cmd.max_bytes)
     lines += [
         "_hc_t1=$(date +%s.%N 2>/dev/null)",
         f"_hc_emit {cmd.name} {shlex.quote(max_bytes)}",
     ]
+    return lines
+
+
+def _sequential_body(cmds: Sequence[BatchCommand], *, sudo: bool) -> str:
+    """One command after the other; each prints its frames as soon as it ended."""
+    lines = ['_hc_x="$_hc_d/c"']
+    for cmd in cmds:
+        lines += _command_lines(cmd, sudo=sudo)
+    return "\n".join("  " + line for line in lines)
+
+
+def _parallel_body(cmds: Sequence[BatchCommand], *, sudo: bool) -> str:
+    """Every command at once, each in a background subshell with its own files.
+
+    Command ``i`` keeps its stdout, stderr and filter output in ``$_hc_d/i.*`` and writes its
+    frames to ``$_hc_d/i.fr``; after ``wait`` one ``cat`` prints the frame files in the order
+    of ``cmds``, so the output is exactly what the sequential script prints (frame for frame;
+    only the timestamps differ). A subshell that died without its frames leaves its file
+    missing or short, which the parser reports as damaged output.
+    """
+    lines: list[str] = []
+    for index, cmd in enumerate(cmds):
+        lines.append("(")
+        lines.append(f'  _hc_x="$_hc_d/{index}"')
+        lines += ["  " + line for line in _command_lines(cmd, sudo=sudo)]
+        lines.append(f') >"$_hc_d/{index}.fr" &')
+    lines.append("wait")
+    frames = " ".join(f'"$_hc_d/{index}.fr"' for index in range(len(cmds)))
+    lines.append(f"cat {frames}")
     return "\n".join("  " + line for line in lines)
 
 
@@ -534,12 +566,21 @@ def _check_token(token: str) -> None:
         raise ValueError("token must be 16 to 128 ASCII letters and digits")
 
 
-def build_batch_script(commands: Sequence[BatchCommand], *, sudo: bool, token: str) -> str:
+def build_batch_script(
+    commands: Sequence[BatchCommand], *, sudo: bool, token: str, parallel: bool = False
+) -> str:
     """Build the POSIX ``sh`` script that runs ``commands`` in one exec (feed it to ``sh -s``).
 
     ``token`` is a fresh random string per call (letters and digits, 16 or more): it marks
     the frame lines, so no command output can forge a frame. With ``sudo``, privileged commands
     run as ``sudo -n -- PROGRAM ...``. Missing programs report exit status 127.
+
+    ``parallel=False`` (the default) runs the commands one after the other, in order: for
+    batches whose commands depend on each other (actions, provisioning steps). ``parallel=True``
+    starts them all at once and waits for the last one, so the batch takes as long as its
+    slowest command instead of the sum: only for commands that do not depend on each other and
+    change nothing (a poll). Either way the frames come out in the order of ``commands``, so
+    :func:`parse_batch_output` reads both.
     """
     _check_token(token)
     cmds = tuple(commands)
@@ -548,9 +589,14 @@ def build_batch_script(commands: Sequence[BatchCommand], *, sudo: bool, token: s
     names = [c.name for c in cmds]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate command names in batch: {names}")
-    body = "\n".join(_command_block(c, sudo=sudo) for c in cmds)
+    if parallel and len(cmds) > 1:
+        body = _parallel_body(cmds, sudo=sudo)
+        mode = "in parallel"
+    else:
+        body = _sequential_body(cmds, sudo=sudo)
+        mode = "in order"
     return (
-        f"# hacluster batch ({len(cmds)} commands)\n"
+        f"# hacluster batch ({len(cmds)} commands, {mode})\n"
         f"{_RUN_FUNCTION}\n{_EMIT_FUNCTION}\n"
         "_hc_main() {\n"
         f"{_PRELUDE}\n"

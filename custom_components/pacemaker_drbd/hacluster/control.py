@@ -5,7 +5,8 @@
 1. a fresh full poll (or the caller's snapshot) and :func:`~.interlocks.assess`; a refusal
    raises :class:`~hacluster.errors.InterlockError`;
 2. the command goes to one reachable node's own address (never the virtual IP), the DC first;
-3. ``wait=True``: a light poll (``crm_mon`` plus ``crmadmin -S DC``, one exec on one node) every
+3. ``wait=True``: a light poll (``crm_mon``, plus ``crmadmin -S DC`` and the CIB constraints
+   when the check needs them; one exec on one node, the commands side by side) every
    ``poll_interval`` until the expected state shows, or ``settle_timeout``. ``wait=False``
    ("send only", for an action that stops the Home Assistant instance sending it): return as
    soon as the cluster has accepted the change (the command exited 0 and the CIB shows the
@@ -15,8 +16,13 @@
    --move``, wait until the application runs on the target, then ``crm_resource --clear`` so the
    cluster may move it again later. A move that does not get there is reported as failed and
    says whether the ``cli-prefer-*`` constraint is still there (read from the CIB);
-5. a full ``ClusterClient.poll()`` verifies the result, returned as a frozen
-   :class:`ActionResult`.
+5. a fresh poll (for a failover: after the clear) verifies the result, returned as a frozen
+   :class:`ActionResult`. It is a verification poll: the DC's own ``crm_mon`` view (with the CIB
+   constraints where they matter) and, for a failover, ``drbdsetup status`` on the target, one
+   exec per node, both at once; that is every fact the verdict needs. When that cannot judge
+   (the DC does not answer, is no longer the DC or has no quorum; a failover finished by
+   :meth:`ClusterController.complete`), a full ``ClusterClient.poll()`` does, and is returned as
+   the result's ``snapshot``.
 
 Execution failures (a command that exits non-zero, a timeout, a state that does not verify) are
 results with ``ok=False`` and a :class:`ResultCode`; :meth:`ActionResult.raise_for_status` turns
@@ -36,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from . import commands
 from .analysis import application_node, promoted_nodes
+from .client import build_node_report, build_snapshot
 from .commands import BatchCommand, CommandResult
 from .errors import (
     ActionFailedError,
@@ -98,9 +105,9 @@ COMMAND_TIMEOUT: Final = 60.0
 IDLE_TIMEOUT: Final = 0.0
 """Seconds to wait for the DC to become idle after a failover's constraint was cleared.
 
-0 (the default): one light poll after the clear must show the constraint gone and the
-application still on the target; the DC's idle state is not awaited (it would add the time the
-rest of the move's transition takes, about 2 s on the lab)."""
+0 (the default): the verification poll right after the clear must show the constraint gone
+and the application still on the target; the DC's idle state is not awaited (it would add
+the time the rest of the move's transition takes, about 2 s on the lab)."""
 POLL_TIMEOUT: Final = 10.0
 """Seconds one light poll may take before the next node is asked."""
 IDLE_STATE: Final = "S_IDLE"
@@ -111,6 +118,7 @@ _LIGHT_CRM_MON: Final = next(c for c in commands.POLL_COMMANDS if c.name == comm
 _LIGHT_CIB: Final = next(
     c for c in commands.POLL_COMMANDS if c.name == commands.CMD_CIB_CONSTRAINTS
 )
+_VERIFY_DRBD: Final = next(c for c in commands.POLL_COMMANDS if c.name == commands.CMD_DRBD_STATUS)
 
 
 class ResultCode(StrEnum):
@@ -212,7 +220,8 @@ class ActionResult:
     pending: PendingAction | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     snapshot: ClusterSnapshot | None = field(default=None, compare=False, repr=False)
-    """The verification poll (reuse it, e.g. as the coordinator's new data); not in to_dict."""
+    """The full poll that verified the result (reuse it, e.g. as the coordinator's new data);
+    None when the lighter verification poll sufficed (see the module docs). Not in to_dict."""
 
     def raise_for_status(self) -> ActionResult:
         """Return ``self`` when ok, else raise :class:`~hacluster.errors.ActionFailedError`."""
@@ -398,6 +407,9 @@ class _Plan:
     """Confirm on two polls in a row (default: when ``needs_idle``): for states that may hold
     before the DC has even started the transition the command causes."""
     needs_cib: bool = False
+    """The ``accepted`` (and by default the ``settled``) predicate reads the CIB constraints."""
+    settle_cib: bool | None = None
+    """Light polls while settling read the CIB constraints (None: like ``needs_cib``)."""
     send_only_argv: tuple[str, ...] | None = None
     """``wait=False`` runs this instead (a restart is launched detached)."""
     command_timeout: float = COMMAND_TIMEOUT
@@ -453,6 +465,8 @@ def _plan(
                 settled=lambda s: application_on(s, app, target),
                 accepted=lambda s: _has_constraint(s, app, node=target, kind="prefer"),
                 needs_cib=True,
+                # arriving is crm_mon's business; the CIB is read again after the clear
+                settle_cib=False,
                 location_of=app,
             )
         case RestartResourceRequest(resource=resource):
@@ -766,8 +780,12 @@ class ClusterController:
         assert last is not None  # noqa: S101 - run.nodes is never empty here
         raise last
 
-    async def _light_poll(self, run: _Run) -> LightView:
-        """One light poll on the command node (or the next node when it fails)."""
+    async def _light_poll(self, run: _Run, *, cib: bool) -> LightView:
+        """One light poll on the command node (or the next node when it fails).
+
+        ``crm_mon``, the CIB constraints with ``cib``, and the DC's state when the plan (or the
+        run) wants an idle DC; the commands run side by side in one exec.
+        """
         order = list(run.nodes)
         if run.command_node in order:
             order.remove(run.command_node)
@@ -776,7 +794,7 @@ class ClusterController:
         if dc is None and run.before is not None and run.before.pacemaker is not None:
             dc = run.before.pacemaker.dc
         cmds = [_LIGHT_CRM_MON]
-        if run.plan.needs_cib:
+        if cib:
             cmds.append(_LIGHT_CIB)
         if dc is not None and (run.plan.needs_idle or run.want_idle):
             cmds.append(
@@ -786,14 +804,14 @@ class ClusterController:
         for node in order:
             try:
                 batch = await self.client.transport.session(node).run_batch(
-                    cmds, timeout=self.poll_timeout
+                    cmds, timeout=self.poll_timeout, parallel=True
                 )
                 crm = batch[commands.CMD_CRM_MON]
-                cib = batch.get(commands.CMD_CIB_CONSTRAINTS)
+                xml = batch.get(commands.CMD_CIB_CONSTRAINTS)
                 status = parse_crm_mon(
                     crm.stdout,
                     exit_status=crm.exit_status,
-                    cib=cib.stdout if cib is not None and cib.ok and cib.stdout.strip() else None,
+                    cib=xml.stdout if xml is not None and xml.ok and xml.stdout.strip() else None,
                 )
             except HAClusterError as err:
                 last_error = err
@@ -811,15 +829,24 @@ class ClusterController:
         raise last_error
 
     async def _wait_for(
-        self, run: _Run, check: Callable[[LightView], bool], limit: float, *, twice: bool
+        self,
+        run: _Run,
+        check: Callable[[LightView], bool],
+        limit: float,
+        *,
+        twice: bool,
+        cib: bool,
     ) -> LightView | None:
-        """Light-poll until ``check`` holds (on two polls in a row with ``twice``)."""
+        """Light-poll until ``check`` holds (on two polls in a row with ``twice``).
+
+        ``cib``: the polls read the CIB constraints too (``check`` looks at them).
+        """
         deadline = self._clock() + limit
         first: LightView | None = None
         while True:
             began = self._clock()
             try:
-                view = await self._light_poll(run)
+                view = await self._light_poll(run, cib=cib)
             except HAClusterError as err:
                 _LOGGER.debug("Light poll failed: %s", err)
                 view = None
@@ -830,7 +857,7 @@ class ClusterController:
             else:
                 first = None
             now = self._clock()
-            if now >= deadline:
+            if now >= deadline or self.client.transport.closed:
                 return None
             await asyncio.sleep(max(0.0, min(self.poll_interval - (now - began), deadline - now)))
 
@@ -841,7 +868,8 @@ class ClusterController:
             return plan.settled(view.status) and (not plan.needs_idle or view.idle)
 
         twice = plan.needs_idle if plan.twice is None else plan.twice
-        view = await self._wait_for(run, check, limit, twice=twice)
+        cib = plan.needs_cib if plan.settle_cib is None else plan.settle_cib
+        view = await self._wait_for(run, check, limit, twice=twice, cib=cib)
         run.seen_at = view.at if view is not None else None
         if view is not None:
             run.marks["seen"] = round(view.at - run.started, 3)
@@ -853,9 +881,20 @@ class ClusterController:
         ok = True
         if accepted is not None:
             view = await self._wait_for(
-                run, lambda v: accepted(v.status), self.accept_timeout, twice=False
+                run,
+                lambda v: accepted(v.status),
+                self.accept_timeout,
+                twice=False,
+                cib=plan.needs_cib,
             )
             ok = view is not None
+            if not ok and plan.send_only_argv is None and self.client.transport.closed:
+                # Our own client was closed while we waited (Home Assistant stops: the cluster
+                # may be stopping it because of this very command). The command exited 0, and
+                # the tools exit 0 only after the CIB took the change: that is the acceptance
+                # (not for a command launched detached, whose exit 0 says only "started").
+                ok = True
+                run.details["accepted_by"] = "exit_status"
         pending = PendingAction(
             request=request_to_dict(run.request),
             application=assessment.application,
@@ -948,38 +987,90 @@ class ClusterController:
                 snapshot=snap,
             )
         if not (failover and app is not None):
-            snap = await self.client.poll()
-            self._mark(run, "verified")
-            return self._verified(run, snap, None)
-        # The clear (then a light poll until the DC is idle again) and the full verification
-        # poll run side by side: the light poll after the clear is what says the constraint is
-        # gone and the application stayed; the full poll adds DRBD and every node's view.
-        clear_argv = commands.clear_resource(app)
-        clear, snap = await asyncio.gather(
-            self._clear_and_idle(run, clear_argv), self._verify_poll(run)
-        )
+            snap, full = await self._verify_poll(run)
+            return self._verified(run, snap, full=full, cleared=False)
+        # The clear, then the verification: taken after the clear, it shows the constraint gone
+        # and the application still on the target (nothing it reports predates the clear).
+        clear = await self._clear_and_idle(run, commands.clear_resource(app))
+        snap, full = await self._verify_poll(run)
         if not clear.ok:
-            return self._clear_failed(run, clear, snap)
-        after = run.last.status if run.last is not None else None
-        return self._verified(run, snap, after)
+            return self._clear_failed(run, clear, snap, full=full)
+        return self._verified(run, snap, full=full, cleared=True)
 
     async def _clear_and_idle(self, run: _Run, argv: tuple[str, ...]) -> CommandResult:
+        """Send the clear; with ``idle_timeout``, light-poll until the DC is idle again."""
         clear = await self._send(run, argv, self.command_timeout, retry=True)
         self._mark(run, "cleared")
-        if clear.ok:
-            run.want_idle = self.idle_timeout > 0
+        if clear.ok and self.idle_timeout > 0:
+            run.want_idle = True
             await self._wait_for(
                 run,
-                lambda v: (v.idle or not run.want_idle) and not _has_constraint(v.status, argv[2]),
+                lambda v: v.idle and not _has_constraint(v.status, argv[2]),
                 self.idle_timeout,
                 twice=False,
+                cib=True,
             )
             self._mark(run, "checked")
         return clear
 
-    async def _verify_poll(self, run: _Run) -> ClusterSnapshot:
-        snap = await self.client.poll()
+    async def _verify_poll(self, run: _Run) -> tuple[ClusterSnapshot, bool]:
+        """A fresh view to verify the outcome on; True when it is a full poll.
+
+        First the verification poll (:meth:`_verify_light`): the DC's own view and, for a
+        failover, the target's DRBD status: every fact :meth:`_verified` judges, without the
+        rest of a full poll. When it cannot answer for sure (no DC known, a node that does not
+        answer, the DC no longer DC or without quorum, a failover finished by
+        :meth:`complete`), a full ``client.poll()``.
+        """
+        try:
+            snap = await self._verify_light(run)
+        except HAClusterError as err:
+            _LOGGER.debug("Verification poll failed (%s); polling every node", err)
+            snap = None
+        full = snap is None
+        if snap is None:
+            snap = await self.client.poll()
         self._mark(run, "verified")
+        return snap, full
+
+    async def _verify_light(self, run: _Run) -> ClusterSnapshot | None:
+        """The DC's ``crm_mon`` (plus the CIB constraints) and the failover target's DRBD.
+
+        One exec per node, the commands side by side, both nodes at once. None when this is
+        not enough to judge (see :meth:`_verify_poll`).
+        """
+        sessions = self.client.transport.sessions
+        dc = run.last.status.dc if run.last is not None else None
+        if dc is None or dc not in sessions:
+            return None
+        app = run.assessment.application
+        failover = isinstance(run.request, FailoverRequest) and app is not None
+        wanted: dict[str, list[BatchCommand]] = {dc: [_LIGHT_CRM_MON]}
+        if failover or run.plan.needs_cib:
+            wanted[dc].append(_LIGHT_CIB)
+        if failover:
+            target = run.assessment.target
+            # which DRBD resources must be Primary there comes from the poll before the action
+            if target is None or target not in sessions or run.before is None:
+                return None
+            wanted.setdefault(target, []).append(_VERIFY_DRBD)
+        endpoints = {ep.name: ep for ep in self.client.endpoints}
+        batches = await asyncio.gather(
+            *(
+                self.client.transport.session(node).run_batch(
+                    cmds, timeout=self.poll_timeout, parallel=True
+                )
+                for node, cmds in wanted.items()
+            )
+        )
+        reports = [
+            build_node_report(endpoints[node], batch.results)
+            for node, batch in zip(wanted, batches, strict=True)
+        ]
+        snap = build_snapshot(reports, polled_at=time.time())
+        status = snap.pacemaker
+        if snap.view_from != dc or status is None or status.dc != dc or not status.quorate:
+            return None
         return snap
 
     def _mark(self, run: _Run, name: str) -> None:
@@ -987,7 +1078,7 @@ class ClusterController:
         run.marks.setdefault(name, round(self._clock() - run.started, 3))
 
     def _clear_failed(
-        self, run: _Run, result: CommandResult, snap: ClusterSnapshot
+        self, run: _Run, result: CommandResult, snap: ClusterSnapshot, *, full: bool
     ) -> ActionResult:
         app = run.assessment.application
         status = snap.pacemaker
@@ -1002,31 +1093,37 @@ class ClusterController:
             ),
             constraint_left=status is not None and app is not None and _has_constraint(status, app),
             new_location=_location(status, run.plan.location_of),
-            snapshot=snap,
+            snapshot=snap if full else None,
         )
 
     def _verified(
-        self, run: _Run, snap: ClusterSnapshot, after_clear: PacemakerStatus | None
+        self, run: _Run, snap: ClusterSnapshot, *, full: bool, cleared: bool
     ) -> ActionResult:
-        """Judge the full poll (and, for a failover, the light poll after the clear)."""
+        """Judge the verification (for a failover, taken after its move constraint was cleared).
+
+        ``full``: ``snap`` is a full poll, returned as the result's snapshot; a verification
+        poll covers only what is judged here, so it is not returned (it would show the other
+        nodes, and the rest of this node, as unknown).
+        """
         plan = run.plan
         status = snap.pacemaker
         problems: list[str] = []
         if status is None or not status.stack_running:
             problems.append("no node reports a running cluster")
         elif not plan.settled(status):
-            problems.append("the full poll does not show the expected state")
+            problems.append(
+                "it moved away again after its move constraint was cleared"
+                if cleared
+                else "the verification does not show the expected state"
+            )
         app = run.assessment.application
         failover = isinstance(run.request, FailoverRequest) and app is not None
-        latest = after_clear or status
-        if failover and after_clear is not None and not plan.settled(after_clear):
-            problems.append("it moved away again after its move constraint was cleared")
-        left = failover and latest is not None and app is not None and _has_constraint(latest, app)
+        left = failover and status is not None and app is not None and _has_constraint(status, app)
         if left:
             problems.append(f"the move constraint of {app} is still in place")
         if failover and run.assessment.target is not None:
             problems += _drbd_not_promoted(run.before, snap, run.assessment.target)
-        location = _location(latest, plan.location_of)
+        location = _location(status, plan.location_of)
         if problems:
             return self._result(
                 run,
@@ -1035,7 +1132,7 @@ class ClusterController:
                 message=f"{plan.description}: " + "; ".join(problems),
                 constraint_left=bool(left),
                 new_location=location,
-                snapshot=snap,
+                snapshot=snap if full else None,
             )
         took = self._cluster_seconds(run) or 0.0
         where = f"; {plan.location_of} runs on {location}" if location and plan.location_of else ""
@@ -1045,7 +1142,7 @@ class ClusterController:
             code=ResultCode.OK,
             message=f"{plan.description}: done in {took:.1f} s{where}",
             new_location=location,
-            snapshot=snap,
+            snapshot=snap if full else None,
         )
 
     @staticmethod

@@ -391,6 +391,11 @@ class NodeSession:
         return self.endpoint.name
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (the session takes no more commands)."""
+        return self._closed
+
+    @property
     def connected(self) -> bool:
         """Whether a connection is open right now."""
         return self._conn is not None and not self._conn.is_closed()
@@ -607,8 +612,12 @@ class NodeSession:
         commands: Sequence[BatchCommand],
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        parallel: bool = False,
     ) -> BatchResult:
         """Run ``commands`` in ONE exec; return every command's result.
+
+        ``parallel``: run them all at once on the node (read-only commands that do not depend
+        on each other, e.g. a poll); by default they run one after the other, in order.
 
         Raises connection, timeout, authentication and host key errors; a command that fails
         on the node is a result with its exit status, not an exception. Exception: with sudo,
@@ -617,7 +626,7 @@ class NodeSession:
         cmds = tuple(commands)
         token = secrets.token_hex(16)
         sudo = self._credentials.use_sudo
-        script = build_batch_script(cmds, sudo=sudo, token=token).encode("utf-8")
+        script = build_batch_script(cmds, sudo=sudo, token=token, parallel=parallel).encode("utf-8")
         started = time.monotonic()
         stdout, stderr, status = await self._exec(script, timeout or self._command_timeout)
         duration = time.monotonic() - started
@@ -801,6 +810,11 @@ class ClusterTransport:
         return self._sessions[node]
 
     @property
+    def closed(self) -> bool:
+        """Whether every session was closed (the client is shutting down)."""
+        return all(s.closed for s in self._sessions.values())
+
+    @property
     def execs(self) -> int:
         """SSH execs over all nodes."""
         return sum(s.execs for s in self._sessions.values())
@@ -815,13 +829,18 @@ class ClusterTransport:
         commands: Sequence[BatchCommand],
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        parallel: bool = False,
     ) -> dict[str, BatchResult | HAClusterError]:
-        """Run the batch on every node concurrently; a node's failure is its value, not a raise."""
+        """Run the batch on every node concurrently; a node's failure is its value, not a raise.
+
+        ``parallel``: also run the commands of each node's batch at once (see
+        :meth:`NodeSession.run_batch`).
+        """
         cmds = tuple(commands)
 
         async def one(session: NodeSession) -> BatchResult | HAClusterError:
             try:
-                return await session.run_batch(cmds, timeout=timeout)
+                return await session.run_batch(cmds, timeout=timeout, parallel=parallel)
             except HAClusterError as err:
                 return err
 

@@ -4,7 +4,7 @@ drbdsetup talks to the per-resource daemons; drbdadm reads the configuration, st
 daemon on ``up``/``adjust`` and reports failures the way drbdadm does (the drbdsetup message,
 then ``Command '...' terminated with exit code N``).
 """
-# ruff: noqa: PTH100, PTH118, PTH119, PTH120, PTH123, PTH207
+# ruff: noqa: PTH100, PTH118, PTH119, PTH120, PTH121, PTH123, PTH207
 # (os-level code: file descriptors, device nodes and syscalls; stdlib on Debian's python3)
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import json
 import os
 import selectors
 import socket
+import stat
 import subprocess
 import sys
 import time
 from typing import Any
 
-from . import config as cfgmod, meta as metamod, paths, render
+from . import config as cfgmod, dumpmd, loopdev, meta as metamod, paths, render
 from .states import API_VERSION, KERNEL_VERSION
 
 BUILDTAG = (
@@ -507,9 +508,68 @@ def create_md(disk: str, max_peers: int, force: bool, peer_ids: list[int], node_
         os.close(fd)
 
 
+def _attached_elsewhere(disk: str) -> bool:
+    """Whether a running resource has ``disk`` attached (the kernel holds it exclusively)."""
+    for state in snapshots(running()):
+        for dev in state.get("devices", []):
+            backing = dev.get("backing_dev")
+            if backing and (backing == disk or _same_file(backing, disk)):
+                return True
+    return False
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def dump_md(argv: list[str], disk: str, force: bool, extra: bool) -> int:
+    """drbdmeta MINOR v09 DISK internal dump-md: drbd-utils 9.22's text, or its refusals."""
+    if extra:
+        err("Ignoring additional arguments\n")
+    try:
+        fd = os.open(disk, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        err(f"open({disk}) failed: {exc.strerror}\n")
+        return 20
+    try:
+        if not stat.S_ISBLK(os.fstat(fd).st_mode):
+            err(f"'{disk}' is not a block device!\n")
+            return 20
+        if _attached_elsewhere(disk):
+            err(
+                f"open({disk}) failed: Device or resource busy\n\n"
+                "Exclusive open failed. Do it anyways?\n"
+                "stdin not a TTY, not waiting for confirmation\n"
+            )
+            out("Operation canceled.\n")
+            return 20
+        size = loopdev.size_of(fd)
+        sb = metamod.read_superblock(fd, size)
+        if sb is None:
+            err(dumpmd.NO_MD)
+            return 1
+        m = metamod.Meta(fd, size, sb)
+        image = dumpmd.from_superblock(sb, size, {p: bytes(b) for p, b in m.bitmaps.items()})
+        if not image.al_clean:
+            err(dumpmd.UNCLEAN)
+            if not force:
+                return 1
+        out(dumpmd.render(image, ["drbdmeta", *argv], os.uname().nodename))
+        return 0
+    finally:
+        os.close(fd)
+
+
 def drbdmeta_main(argv: list[str]) -> int:
-    """Entry point of ``drbdmeta`` (create-md and apply-al only)."""
+    """Entry point of ``drbdmeta`` (create-md, dump-md and apply-al)."""
     args = argv[1:]
+    opts = [a for a in args if a in ("--force", "-f")]
+    pos = [a for a in args if a not in opts]
+    if len(pos) >= 5 and pos[4] == "dump-md":
+        return dump_md(args, pos[2], bool(opts), len(pos) > 5)
     if len(args) >= 5 and args[4] == "create-md":
         max_peers = int(args[5]) if len(args) > 5 and args[5].isdigit() else 1
         return create_md(args[2], max_peers, "--force" in args, [], -1)
@@ -645,13 +705,9 @@ class Adm:
                 r = _fail(line, 20, f"Device '{vol.minor}' is configured!\n")
                 rc = rc or r
                 continue
-            r = create_md(
-                vol.disk,
-                max(len(view.peers), 1),
-                "force" in self.opts,
-                [p.node_id for p in view.peers],
-                view.node_id,
-            )
+            # the real drbdadm runs the plain drbdmeta command above: the meta data gets no
+            # node id (-1) and no bitmap slots until the first attach assigns them
+            r = create_md(vol.disk, max(len(view.peers), 1), "force" in self.opts, [], -1)
             sys.stdout.flush()
             if r and r != 1:
                 err(f"Command '{line}' terminated with exit code {r}\n")

@@ -125,6 +125,8 @@ class PeerDevice:
         self.rs_start = 0.0
         self.rs_marks: list[tuple[float, int]] = []
         self.rs_gen = 0
+        # the source's "resync done" that arrived before this side entered SyncTarget
+        self.rs_done_early: dict[str, Any] | None = None
 
 
 class Connection:
@@ -1050,6 +1052,18 @@ class Kernel:
             f"new current UUID: {hexuuid(m.sb['current_uuid'])} weak: "
             f"{(~(1 << self.node_id)) & 0xFFFFFFFFFFFFFFFF:X}",
         )
+        # DRBD 9 sends the new data generation to the peers that are still connected; an
+        # UpToDate one adopts it (see _adopt_new_uuid). With two nodes every connected peer
+        # is among the weak ones here, so nothing changes for them.
+        for conn in self.connections.values():
+            if conn.node_id in weak_peers or conn.cstate != "Connected" or conn.wire is None:
+                continue
+            with contextlib.suppress(wire.Closed):
+                conn.wire.send_json(
+                    wire.NEW_UUID,
+                    {"cu": int(m.sb["current_uuid"]), "clear": False, "weak": weak_peers},
+                    vnr=dev.vnr,
+                )
 
     # -- connect / disconnect ---------------------------------------------------------------
 
@@ -1156,6 +1170,7 @@ class Kernel:
             pd.hs_sent = False
             pd.hs_peer = None
             pd.hs_bitmap = None
+            pd.rs_done_early = None
             pd.rs_total = 0
             pd.pending = 0
             if self.role == "Primary" and dev.disk == "UpToDate":
@@ -1615,7 +1630,9 @@ class Kernel:
             if conn.gen != gen:
                 return
             conn.discard = False
+            before = self._disks()
             self._apply_sync_outcome(conn, pd, dev, msg, bitmap)
+            self._disk_changed_by(conn, before)
 
     def _uuid_line(self, who: str, info: dict[str, Any]) -> str:
         hist = [*info.get("hist", []), 0, 0][:2]
@@ -1701,6 +1718,16 @@ class Kernel:
                 m.sb.update(
                     consistent=True, outdated=False, was_up_to_date=True, crashed_primary=False
                 )
+                if (
+                    pd.pdsk == "UpToDate"
+                    and int(me.get("cu", 0)) & ~1 == int(peer.get("cu", 0)) & ~1
+                    and m.count(conn.node_id)
+                ):
+                    # Both UpToDate in the same data generation: what this bitmap still marks
+                    # for the peer was synced to it by a third node (DRBD 9 clears such bits
+                    # when the sync source reports them in sync, P_PEERS_IN_SYNC). Only
+                    # happens with three or more nodes.
+                    m.clear_all(conn.node_id)
                 info = m.peer(conn.node_id)
                 if info.get("bitmap_uuid") and m.count(conn.node_id) == 0:
                     self._history_push(m, int(info["bitmap_uuid"]))
@@ -1762,6 +1789,7 @@ class Kernel:
         bits = m.count(conn.node_id) if m is not None else 0
         pd.rs_gen += 1
         gen = pd.rs_gen
+        pd.rs_done_early = None
         pd.rs_total = bits * 8
         pd.rs_start = time.monotonic()
         pd.rs_marks = [(pd.rs_start, bits * 8)]
@@ -1793,8 +1821,13 @@ class Kernel:
             what = "SyncSource" if source else "SyncTarget"
             self.log_pd(pd, f"Began resync as {what} (will sync {bits * 4} KB [{bits} bits set]).")
             self._progress_thread(pd, gen)
+            early, pd.rs_done_early = pd.rs_done_early, None
         if source:
             self._resync_source(conn, pd, dev, gen)
+        elif early is not None:
+            # the source had nothing (or little) to send and finished while this side still
+            # ran its before-resync-target helper: finish now, in DRBD's order
+            self._on_rs_done(conn, pd.vnr, early)
 
     def _progress_thread(self, pd: PeerDevice, gen: int) -> None:
         def run() -> None:
@@ -1909,6 +1942,11 @@ class Kernel:
             m = dev.meta
             if m is None or pd.repl not in (*SYNC_STATES, "WFBitMapT"):
                 return
+            if pd.repl == "WFBitMapT":
+                # still in before-resync-target: DRBD's target drives the resync (it requests
+                # the blocks), so it is SyncTarget before the resync can be done
+                pd.rs_done_early = info
+                return
             pd.rs_gen += 1
             secs = max(int(time.monotonic() - pd.rs_start), 0)
             self.log_pd(
@@ -1928,18 +1966,31 @@ class Kernel:
             m.write_superblock()
             pd.rs_total = 0
             pd.repl = "Established"
+            before = self._disks()
             dev.disk = "UpToDate"
             self.commit()
+            self._disk_changed_by(conn, before)
         self.call_helper("after-resync-target", conn, dev)
 
     # -- peer state / 2pc / uuids -----------------------------------------------------------
 
-    def _broadcast_peer_state(self) -> None:
+    def _broadcast_peer_state(self, skip: Connection | None = None) -> None:
+        """Tell every connected peer (but ``skip``) our role and disk states."""
         disks = {str(v): d.disk for v, d in self.devices.items()}
         for conn in self.connections.values():
-            if conn.wire is not None and conn.cstate == "Connected":
+            if conn is not skip and conn.wire is not None and conn.cstate == "Connected":
                 with contextlib.suppress(wire.Closed):
                     conn.wire.send_json(wire.PEER_STATE, {"role": self.role, "disks": disks})
+
+    def _disk_changed_by(self, conn: Connection, before: dict[int, str]) -> None:
+        """A handshake, resync or UUID message from ``conn`` changed a local disk state: like
+        every DRBD 9 state change, the other peers learn it too (``conn`` took part in it
+        and knows already). Only matters with three or more nodes. Call with the lock held."""
+        if any(before.get(vnr) != dev.disk for vnr, dev in self.devices.items()):
+            self._broadcast_peer_state(skip=conn)
+
+    def _disks(self) -> dict[int, str]:
+        return {vnr: dev.disk for vnr, dev in self.devices.items()}
 
     def _on_peer_state(self, conn: Connection, msg: dict[str, Any]) -> None:
         with self.lock:
@@ -2026,6 +2077,9 @@ class Kernel:
             self.commit()
 
     def _on_new_uuid(self, conn: Connection, vnr: int, msg: dict[str, Any]) -> None:
+        if not msg.get("clear"):
+            self._adopt_new_uuid(conn, vnr, msg)
+            return
         with self.lock:
             dev = self.devices.get(vnr)
             if dev is None or dev.meta is None:
@@ -2036,15 +2090,49 @@ class Kernel:
                 "Consistent",
                 "Outdated",
             )
+            before = self._disks()
             if msg.get("clear") and adopt:
+                # skip initial sync: the whole bitmap is cleared (every peer's slot)
                 m.sb["current_uuid"] = int(msg["cu"])
-                m.clear_all(conn.node_id)
+                for other in self.connections.values():
+                    m.clear_all(other.node_id)
                 m.set_peer(conn.node_id, bitmap_uuid=0)
                 m.sb.update(consistent=True, outdated=False, was_up_to_date=True)
                 m.write_superblock()
                 dev.disk = "UpToDate"
             conn.peer_devices[vnr].pdsk = "UpToDate"
             self.commit()
+            self._disk_changed_by(conn, before)
+
+    def _adopt_new_uuid(self, conn: Connection, vnr: int, msg: dict[str, Any]) -> None:
+        """A connected peer (the Primary) started a new data generation because it lost the
+        ``weak`` peers: an UpToDate Secondary that receives its writes takes the new current
+        UUID over and keeps the old one as bitmap UUID for those weak peers it is not
+        connected to either (it tracks their out-of-sync blocks too). Then a weak node that
+        comes back resyncs from it by bitmap, or not at all when it already caught up."""
+        with self.lock:
+            dev = self.devices.get(vnr)
+            m = dev.meta if dev is not None else None
+            weak = [int(n) for n in msg.get("weak", [])]
+            if (
+                dev is None
+                or m is None
+                or dev.disk != "UpToDate"
+                or self.role == "Primary"
+                or self.node_id in weak
+            ):
+                return
+            old, new = int(m.sb["current_uuid"]), int(msg["cu"])
+            if old & ~1 == new & ~1:
+                return
+            for nid in weak:
+                other = self.connections.get(nid)
+                if other is not None and other.cstate == "Connected":
+                    continue
+                if nid in self.connections and not m.peer(nid).get("bitmap_uuid"):
+                    m.set_peer(nid, bitmap_uuid=old)
+            m.sb["current_uuid"] = new
+            m.write_superblock()
 
     def op_outdate(self) -> None:
         """drbdsetup outdate."""

@@ -42,6 +42,7 @@ __all__ = [
     "DiskFacts",
     "DiskState",
     "Level",
+    "MetaDataDump",
     "NodeFacts",
     "cluster_checks",
     "corosync_cluster_name",
@@ -110,6 +111,8 @@ class DiskState(StrEnum):
     """Our DRBD resource is up on the node: the disk holds our meta data and the data."""
     OURS = "ours"
     """DRBD meta data for this node's DRBD node id (kept as it is)."""
+    NEW_DRBD = "new_drbd"
+    """DRBD meta data that ``create-md`` wrote and nothing ever attached (no node id, no data)."""
     DRBD = "drbd"
     """DRBD meta data whose node id could not be read (kept: create-md is not run)."""
     FOREIGN_DRBD = "foreign_drbd"
@@ -127,6 +130,8 @@ class DiskFacts:
     signatures: tuple[str, ...] = ()
     mounts: tuple[str, ...] = ()
     md_node_id: int | None = None
+    md_fresh: bool = False
+    """The meta data never held data (just-created generation UUID, never consistent)."""
     detail: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +143,7 @@ class DiskFacts:
             "signatures": list(self.signatures),
             "mounts": list(self.mounts),
             "md_node_id": self.md_node_id,
+            "md_fresh": self.md_fresh,
             "detail": self.detail,
         }
 
@@ -356,27 +362,71 @@ def _resolves(res: CommandResult | None) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-_DUMP_NODE_ID = re.compile(r"^\s*node-id\s+(-?\d+)\s*;", re.MULTILINE)
+UUID_JUST_CREATED = 4
+"""The current UUID ``drbdmeta create-md`` writes; DRBD replaces it when data is first written."""
+MDF_CONSISTENT = 1
 
 
-def parse_dump_md(res: CommandResult | None) -> tuple[bool | None, int | None]:
-    """Read ``drbdmeta ... dump-md``: (meta data present?, its node id), None when unknown.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MetaDataDump:
+    """What ``drbdmeta MINOR v09 DISK internal dump-md`` (drbd-utils 9.x) told about a disk."""
 
-    ``# DRBD meta data dump`` is present meta data; "No valid meta data found" is none;
-    unclean meta data ("apply-al first") is meta data too; anything else is unknown, never a
-    green light.
+    present: bool | None
+    """True: DRBD meta data; False: none; None: unknown (the command failed otherwise)."""
+    node_id: int | None = None
+    """The DRBD node id it belongs to; -1 until a DRBD device first attached it."""
+    current_uuid: int | None = None
+    flags: int | None = None
+    max_peers: int | None = None
+    la_size_sect: int | None = None
+    unclean: bool = False
+    """The activity log was not applied (a crashed Primary); dump-md then prints nothing."""
+
+    @property
+    def fresh(self) -> bool:
+        """Created by ``create-md`` and never written through DRBD: it holds no data yet."""
+        return (
+            self.present is True
+            and not self.unclean
+            and self.current_uuid == UUID_JUST_CREATED
+            and self.flags is not None
+            and not self.flags & MDF_CONSISTENT
+        )
+
+
+_DUMP_FIELD = re.compile(
+    r"^(node-id|current-uuid|flags|max-peers|la-size-sect)\s+(-?\d+|0x[0-9A-Fa-f]+)\s*;",
+    re.MULTILINE,
+)
+
+
+def parse_dump_md(res: CommandResult | None) -> MetaDataDump:
+    """Read ``drbdmeta ... dump-md``.
+
+    ``# DRBD meta data dump`` with exit 0 is meta data (its top-level ``node-id``,
+    ``current-uuid``, ``flags``, ``max-peers``, ``la-size-sect``; the per-peer fields are
+    indented and not read); "No valid meta data found" (exit 1) is none; unclean meta data
+    ("please apply-al first", exit 1) is meta data of unknown owner; anything else (the disk is
+    busy, missing, drbdmeta absent) is unknown, never a green light.
     """
     if res is None:
-        return None, None
+        return MetaDataDump(present=None)
     text = res.text + res.stderr.decode("utf-8", "replace")
-    if res.ok and "# DRBD meta data dump" in text:
-        found = _DUMP_NODE_ID.search(text)
-        return True, int(found.group(1)) if found else None
+    if res.ok and "# DRBD meta data dump" in res.text:
+        fields = {k: int(v, 0) for k, v in _DUMP_FIELD.findall(res.text)}
+        return MetaDataDump(
+            present=True,
+            node_id=fields.get("node-id"),
+            current_uuid=fields.get("current-uuid"),
+            flags=fields.get("flags"),
+            max_peers=fields.get("max-peers"),
+            la_size_sect=fields.get("la-size-sect"),
+        )
     if "No valid meta data found" in text:
-        return False, None
+        return MetaDataDump(present=False)
     if "apply-al" in text and "unclean" in text:
-        return True, None
-    return None, None
+        return MetaDataDump(present=True, unclean=True)
+    return MetaDataDump(present=None)
 
 
 def _signatures(results: Mapping[str, CommandResult]) -> tuple[tuple[str, ...], bool]:
@@ -428,25 +478,26 @@ def _disk(node: Node, results: Mapping[str, CommandResult], drbd_up: bool) -> Di
     if mounts:
         return DiskFacts(path=path, state=DiskState.MOUNTED, size=size, mounts=tuple(mounts))
     signatures, answered = _signatures(results)
-    md, md_node = parse_dump_md(results.get("dump_md"))
+    dump = parse_dump_md(results.get("dump_md"))
+    md, md_node = dump.present, dump.node_id
     if md or "drbd" in signatures:
-        if md_node is None:
+        if md_node == -1 and dump.fresh:
+            state, detail = DiskState.NEW_DRBD, "new DRBD meta data, never attached"
+        elif md_node is None or md_node == -1:
             state = DiskState.DRBD
-        elif md_node == node.drbd_node_id:
-            state = DiskState.OURS
+            detail = "DRBD meta data of an unknown node id"
+            if dump.unclean:
+                detail += " (its activity log was not applied: a crashed Primary?)"
         else:
-            state = DiskState.FOREIGN_DRBD
-        detail = (
-            f"DRBD meta data of node id {md_node}"
-            if md_node is not None
-            else "DRBD meta data of an unknown node id"
-        )
+            state = DiskState.OURS if md_node == node.drbd_node_id else DiskState.FOREIGN_DRBD
+            detail = f"DRBD meta data of node id {md_node}"
         return DiskFacts(
             path=path,
             state=state,
             size=size,
             signatures=signatures,
             md_node_id=md_node,
+            md_fresh=dump.fresh,
             detail=detail,
         )
     if signatures:
@@ -670,7 +721,16 @@ def _disk_check(facts: NodeFacts) -> Check:
         ),
         DiskState.EMPTY: (Level.OK, f"{where}: empty{size} ({disk.detail})"),
         DiskState.ATTACHED: (Level.OK, f"{where}: in use by our DRBD resource{size}"),
-        DiskState.OURS: (Level.OK, f"{where}: holds our DRBD meta data{size}, kept"),
+        DiskState.OURS: (
+            Level.OK,
+            f"{where}: holds our DRBD meta data{size}"
+            + (" (no data written yet)" if disk.md_fresh else "")
+            + ", kept",
+        ),
+        DiskState.NEW_DRBD: (
+            Level.OK,
+            f"{where}: holds new DRBD meta data (created, never attached){size}, kept",
+        ),
         DiskState.DRBD: (
             Level.WARN,
             f"{where}: holds DRBD meta data whose node id could not be read{size}; kept as it "

@@ -580,6 +580,10 @@ class _StepBuilder:
             elif disk.state is DiskState.EMPTY:
                 fresh.append(name)
                 safe.append(name)
+            elif disk.state is DiskState.NEW_DRBD or (
+                disk.state is DiskState.OURS and disk.md_fresh
+            ):
+                fresh.append(name)  # meta data already there (an earlier apply): no data yet
         if safe:
             self.add(
                 CreateMetadata(
