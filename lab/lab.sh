@@ -500,6 +500,13 @@ root_paths() {
     return 0
 }
 
+# The same for paths under /tmp, which each node replaces with its own tmpfs.
+tmp_paths() {
+    local p
+    for p in "$REPO" "$KEYS" "$STATE"; do [[ $p == /tmp/* ]] && echo "$p"; done
+    return 0
+}
+
 disk_attach() {     # the node's DRBD backing disk: sparse file + host loop device
     local n=$1 d dev
     d=$(ndir "$n")
@@ -640,7 +647,19 @@ cmd__init() {
     install -d -m 755 /run/sshd /run/lock /run/resource-agents /run/crm /run/pacemaker /run/halab /run/halab/host
     mount --bind "$d/host" /run/halab/host
     node_dev "$n"
+    # the repository, keys or state may live under the host's /tmp (a clone in /tmp): keep
+    # them visible under the node's own /tmp (held in /run while /tmp is replaced)
+    local keep=() i
+    mapfile -t keep < <(tmp_paths)
+    for i in "${!keep[@]}"; do
+        mkdir -p "/run/halab/keep/$i"
+        mount --bind "${keep[i]}" "/run/halab/keep/$i"
+    done
     mount -t tmpfs -o mode=1777,size=256m,nosuid,nodev "$PREFIX-tmp-$n" /tmp
+    for i in "${!keep[@]}"; do
+        mkdir -p "${keep[i]}"
+        mount --move "/run/halab/keep/$i" "${keep[i]}"
+    done
     for p in $(root_paths); do          # keep host paths under /root visible (see root_paths)
         mkdir -p "$d/root${p#/root}"
         mount --bind "$p" "$d/root${p#/root}"
