@@ -128,6 +128,14 @@ class Node:
             f"mount --bind {LAB}/bin/{prog} /usr/sbin/{prog}\n"
             for prog in ("drbdadm", "drbdsetup", "drbdmeta")
         )
+        # the node's own /tmp hides the host's: a checkout under /tmp stays visible (held in
+        # /run while /tmp is replaced)
+        keep_tmp = "mount -t tmpfs tmpfs /tmp\n"
+        if REPO.is_relative_to("/tmp"):
+            keep_tmp = (
+                f"mkdir -p /run/keep-repo\nmount --bind {REPO} /run/keep-repo\n{keep_tmp}"
+                f"mkdir -p {REPO}\nmount --move /run/keep-repo {REPO}\n"
+            )
         script = f"""set -e
 hostname {self.hostname}
 mount -t tmpfs tmpfs /run
@@ -148,8 +156,7 @@ mount --bind {self.dir}/drbd.d /etc/drbd.d
 mount -t tmpfs tmpfs /mnt
 mkdir /mnt/data
 {mounts}mount --bind {LAB}/bin/dmesg /usr/bin/dmesg
-mount -t tmpfs tmpfs /tmp
-exec {PY} -c '{REAPER}'
+{keep_tmp}exec {PY} -c '{REAPER}'
 """
         self.unshare = subprocess.Popen(
             [
