@@ -34,20 +34,13 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the rootdir
     sys.path.insert(0, str(REPO))
 
+from helpers_ha import lab_entry
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.pacemaker_drbd.const import (
-    CONF_CLUSTER_NAME,
-    CONF_NODES,
-    CONF_PRIVATE_KEY,
-    CONF_USE_SUDO,
-    DOMAIN,
-)
-from custom_components.pacemaker_drbd.entry_data import cluster_unique_id, node_data
+from custom_components.pacemaker_drbd.const import DOMAIN
 from custom_components.pacemaker_drbd.hacluster.client import ClusterClient
 from custom_components.pacemaker_drbd.self_move import own_addresses
 
@@ -62,25 +55,7 @@ HASS = "p_docker_home-assistant"
 
 def _entry(lab: Lab, *, ports: dict[str, int] | None = None) -> MockConfigEntry:
     """The lab as a config entry (``ports`` overrides a node's SSH port)."""
-    ids = {name: str(index + 1) for index, name in enumerate(lab.nodes)}
-    ports = ports or {}
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=lab.env["HALAB_CLUSTER_NAME"],
-        unique_id=cluster_unique_id(
-            lab.env["HALAB_CLUSTER_NAME"], [(ids[n], n) for n in lab.nodes]
-        ),
-        data={
-            CONF_NODES: [
-                node_data(n, lab.addresses[n], ports.get(n, lab.ssh_port), lab.host_keys[n])
-                for n in lab.nodes
-            ],
-            CONF_USERNAME: lab.ssh_user,
-            CONF_PRIVATE_KEY: lab.client_key,
-            CONF_USE_SUDO: False,
-            CONF_CLUSTER_NAME: lab.env["HALAB_CLUSTER_NAME"],
-        },
-    )
+    return lab_entry(lab, ports=ports)
 
 
 async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
