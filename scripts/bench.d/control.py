@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-import fcntl
 from functools import partial
-import json
 import os
 from pathlib import Path
 import statistics
-import subprocess
 import sys
 import time
+
+from _lablib import e2e_lock, lab_env
 
 from hacluster.client import ClusterClient
 from hacluster.commands import POLL_COMMANDS, BatchCommand
@@ -39,32 +37,8 @@ from hacluster.models.pacemaker import PacemakerStatus
 from hacluster.parsers.crm_mon import parse_crm_mon
 from hacluster.transport import Credentials, NodeEndpoint, NodeSession
 
-ROOT = Path(__file__).resolve().parents[2]
-LAB = ROOT / "scripts" / "lab"
-LOCK = ROOT / "lab" / "run" / "e2e.lock"
 APP = "g_home-assistant"
 CRM_MON = next(c for c in POLL_COMMANDS if c.name == "crm_mon")
-
-
-@contextlib.contextmanager
-def e2e_lock() -> Iterator[None]:
-    """The lock the e2e tests hold while they use the lab."""
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def lab_env() -> dict[str, str]:
-    """``scripts/lab env --json``."""
-    out = subprocess.run(
-        [str(LAB), "env", "--json"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
-    env: dict[str, str] = json.loads(out)
-    return env
 
 
 def endpoints(env: dict[str, str]) -> list[NodeEndpoint]:

@@ -37,10 +37,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
-import fcntl
 import json
 import logging
 import os
@@ -50,15 +49,14 @@ import subprocess
 import sys
 import time
 
+from _lablib import LAB, e2e_lock, lab_env
+
 from hacluster.analysis import application_node, find_application
 from hacluster.client import ClusterClient, ClusterSnapshot
 from hacluster.models.drbd import ConnectionState, DiskState, DrbdResource, DrbdRole
 from hacluster.models.pacemaker import NodeState
 from hacluster.transport import Credentials, NodeEndpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-LAB = ROOT / "scripts" / "lab"
-LOCK = ROOT / "lab" / "run" / "e2e.lock"
 DRBD = "home-assistant"
 SECTIONS = ("up", "standby", "crash", "core")
 SCENARIOS = ("standby", "crash", "isolate", "disk")
@@ -71,18 +69,6 @@ STEP_TIMEOUT = 120.0
 Check = Callable[[ClusterSnapshot], bool]
 #: label -> one value per run (None: did not happen in time)
 Results = dict[str, list[float | None]]
-
-
-@contextlib.contextmanager
-def e2e_lock() -> Iterator[None]:
-    """The lock the e2e tests hold while they use the lab."""
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def lab(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -111,12 +97,6 @@ async def lab_async(*args: str) -> float:
     if proc.returncode != 0:
         print(f"  scripts/lab {' '.join(args)} failed: {err.decode().strip()}", file=sys.stderr)
     return time.monotonic() - t0
-
-
-def lab_env() -> dict[str, str]:
-    """``scripts/lab env --json``."""
-    env: dict[str, str] = json.loads(lab("env", "--json").stdout)
-    return env
 
 
 def ensure_lab() -> dict[str, str]:

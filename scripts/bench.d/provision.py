@@ -10,17 +10,14 @@ bare lab up, `--runs N` repeats the measurement.
 from __future__ import annotations
 
 import argparse
-import fcntl
-from pathlib import Path
 import re
 import statistics
 import subprocess
 import sys
 import time
 
-ROOT = Path(__file__).resolve().parents[2]
-LAB = ROOT / "scripts" / "lab"
-LOCK = ROOT / "lab" / "run" / "e2e.lock"
+from _lablib import LAB, ROOT, e2e_lock
+
 EXAMPLE = ROOT / "scripts" / "examples" / "lab-cluster.yaml"
 
 
@@ -60,9 +57,7 @@ def main() -> None:
     firsts: list[float] = []
     noops: list[float] = []
     steps = ""
-    LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with e2e_lock():
         up, mode = lab_mode()
         try:
             for _ in range(args.runs):

@@ -465,6 +465,21 @@ async def test_new_meta_data_of_an_interrupted_apply_is_kept_and_initialised() -
     assert kinds(plan)[2:7] == ["drbd_up", "wait_drbd", "initial_sync", "mkfs", "drbd_down"]
 
 
+async def test_new_meta_data_over_a_file_system_is_not_new() -> None:
+    """create-md over a disk that still holds ext4 in its data area: kept, warned, no mkfs."""
+    cluster = bare(dump_md="real", metadata=True)
+    for node in cluster.nodes.values():
+        node.md_node, node.md_uuid, node.md_consistent = -1, 4, False
+    cluster["ha-0"].signatures = ["ext4"]
+    plan = await plan_of(cluster)
+    assert disk(plan, 0).state is DiskState.DRBD
+    assert not disk(plan, 0).md_fresh
+    assert disk(plan, 1).state is DiskState.NEW_DRBD
+    assert check(plan, "disk").level is Level.WARN
+    assert "initial_sync" not in kinds(plan)
+    assert "mkfs" not in kinds(plan)
+
+
 async def test_new_meta_data_on_one_disk_and_an_empty_other() -> None:
     cluster = bare(dump_md="real")
     node = cluster["ha-0"]

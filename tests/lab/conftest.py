@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -133,8 +134,9 @@ class Node:
         keep_tmp = "mount -t tmpfs tmpfs /tmp\n"
         if REPO.is_relative_to("/tmp"):
             keep_tmp = (
-                f"mkdir -p /run/keep-repo\nmount --bind {REPO} /run/keep-repo\n{keep_tmp}"
-                f"mkdir -p {REPO}\nmount --move /run/keep-repo {REPO}\n"
+                f"mkdir -p /run/keep-repo\nmount --bind {shlex.quote(str(REPO))} /run/keep-repo\n"
+                f"{keep_tmp}mkdir -p {shlex.quote(str(REPO))}\n"
+                f"mount --move /run/keep-repo {shlex.quote(str(REPO))}\n"
             )
         script = f"""set -e
 hostname {self.hostname}

@@ -480,8 +480,11 @@ def _disk(node: Node, results: Mapping[str, CommandResult], drbd_up: bool) -> Di
     signatures, answered = _signatures(results)
     dump = parse_dump_md(results.get("dump_md"))
     md, md_node = dump.present, dump.node_id
+    # "no data yet" only when nothing but DRBD's own signature is on the disk: a file system
+    # made before create-md would still be in the data area
+    fresh = dump.fresh and not set(signatures) - {"drbd"}
     if md or "drbd" in signatures:
-        if md_node == -1 and dump.fresh:
+        if md_node == -1 and fresh:
             state, detail = DiskState.NEW_DRBD, "new DRBD meta data, never attached"
         elif md_node is None or md_node == -1:
             state = DiskState.DRBD
@@ -497,7 +500,7 @@ def _disk(node: Node, results: Mapping[str, CommandResult], drbd_up: bool) -> Di
             size=size,
             signatures=signatures,
             md_node_id=md_node,
-            md_fresh=dump.fresh,
+            md_fresh=fresh,
             detail=detail,
         )
     if signatures:
